@@ -1,0 +1,162 @@
+/*
+ * The recording core: pure C over libuv, no Node-API.
+ *
+ * Producers (any thread) write fixed-size records into a ring of their own;
+ * one consumer at a time (nat__drain) merges the committed records of every
+ * ring into a caller's buffer. Nothing on the producer path takes a lock,
+ * allocates (after a thread's first record) or blocks: a full ring drops the
+ * record and counts it.
+ *
+ * Threads:
+ * - nat__emit_* and nat__id_next: any thread, any time, also while another
+ *   thread enables, disables or drains.
+ * - nat__enable, nat__disable, nat__drain, nat__stats, nat__site_*: any
+ *   thread; they serialise on internal mutexes (the JS threads of the envs
+ *   that loaded the addon call them).
+ * - nat__core_reset: only when no other thread can record (tests).
+ */
+#ifndef NAT_CORE_H
+#define NAT_CORE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "napi_async_trace_defs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- clock -------------------------------------------------------------- */
+
+/* Monotonic nanoseconds (CLOCK_MONOTONIC through libuv). */
+uint64_t nat__now_ns(void);
+
+/* ---- ids ---------------------------------------------------------------- */
+
+/*
+ * One process-wide counter; the first ID handed out is 1, 0 is the root.
+ * Relaxed: an ID only needs to be unique; the record that carries it is
+ * published by its ring's release store.
+ */
+extern _Atomic uint64_t nat__id_counter;
+
+static inline uint64_t nat__id_next(void) {
+  return atomic_fetch_add_explicit(&nat__id_counter, 1, memory_order_relaxed) +
+         1;
+}
+
+/* The last ID handed out (0 if none). */
+uint64_t nat__id_last(void);
+
+/* ---- sites -------------------------------------------------------------- */
+
+/*
+ * Interns `name` (len bytes, 1..NAT_SITE_NAME_MAX, no NUL inside) and returns
+ * its index (>= 1) or a negative nat_errno_t. The same name always gives the
+ * same index. Index 0 is the empty site.
+ */
+int32_t nat__site_intern(const char* name, size_t len);
+
+/* Number of interned sites, counting site 0. */
+uint32_t nat__site_count(void);
+
+/*
+ * Copies the name of site `index` into buf (NUL-terminated, at most
+ * NAT_SITE_NAME_MAX + 1 bytes) and returns its length, or NAT_EINVAL.
+ */
+int nat__site_name(uint32_t index, char* buf, size_t size);
+
+/* ---- recording ---------------------------------------------------------- */
+
+/* Non-zero while recording. Producers load it relaxed and branch. */
+extern _Atomic int nat__enabled;
+
+static inline int nat__is_enabled(void) {
+  return atomic_load_explicit(&nat__enabled, memory_order_relaxed);
+}
+
+#define NAT_DEFAULT_CAPACITY 65536u /* records per thread ring */
+#define NAT_MIN_CAPACITY 16u
+#define NAT_MAX_CAPACITY (1u << 26)
+
+/*
+ * Starts recording. `capacity` (records per thread ring) is rounded up to a
+ * power of two within [NAT_MIN_CAPACITY, NAT_MAX_CAPACITY]; 0 keeps the
+ * current one. Rings that already exist keep their size; new ones (and free
+ * ones reused later) get the new size. Returns 0 or NAT_EINVAL.
+ */
+int nat__enable(uint32_t capacity);
+void nat__disable(void);
+
+/*
+ * Most rings that may exist at once (0: the default, 1024). A thread that
+ * first records when the limit is reached gets no ring: its records are
+ * dropped and counted until a drain recycles a ring of an exited thread.
+ */
+void nat__set_max_rings(uint32_t n);
+
+/* The ring capacity new rings get. */
+uint32_t nat__capacity(void);
+
+/*
+ * Appends one record to the calling thread's ring. Returns 1 when the record
+ * was committed, 0 when recording is off, -1 when it was dropped (ring full,
+ * or no ring could be allocated) and counted.
+ */
+int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
+              uint64_t ready_id, uint32_t site, uint32_t env);
+
+/* The serial of the calling thread (assigns one if it has none yet). */
+uint32_t nat__thread_serial(void);
+
+/* ---- drain -------------------------------------------------------------- */
+
+/*
+ * Called once per drain with the number of records the drain will write
+ * (lost markers included, > 0); returns a buffer of at least that many
+ * records, or NULL to abandon the drain (nothing is consumed).
+ */
+typedef nat_record_t* (*nat__drain_alloc_cb)(void* ud, size_t count);
+
+/*
+ * Moves at most `max` committed records (0: no limit) of every ring into one
+ * buffer, merged by timestamp (records of one thread stay in their order).
+ * For each ring that dropped records since the previous drain, a NAT_EV_LOST
+ * record with the count is written after that ring's records, stamped with
+ * the drain's time. Rings of exited threads are recycled once drained.
+ * Returns the number of records written (0: nothing to drain, alloc not
+ * called) or NAT_ENOMEM when alloc returned NULL.
+ */
+int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max);
+
+/* Number of committed records waiting to be drained (a snapshot). */
+uint64_t nat__pending(void);
+
+typedef struct nat__stats_s {
+  uint64_t recorded;  /* records committed into rings, ever */
+  uint64_t dropped;   /* records lost: ring full or no ring, ever */
+  uint64_t drained;   /* records moved out by nat__drain (markers excluded) */
+  uint64_t pending;   /* committed, not yet drained */
+  uint32_t capacity;  /* records per ring for new rings */
+  uint32_t rings;     /* rings allocated (in use, orphaned or free) */
+  uint32_t threads;   /* threads that currently own a ring */
+  uint32_t threads_seen; /* thread serials handed out, ever */
+  uint64_t ring_bytes;   /* memory held by rings */
+} nat__stats_t;
+
+void nat__stats(nat__stats_t* out);
+
+/*
+ * Frees every ring and site, resets the ID counter and all counts. Only for
+ * tests and process teardown: no other thread may record while it runs or
+ * afterwards still hold a ring (join them first).
+ */
+void nat__core_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NAT_CORE_H */
