@@ -1,0 +1,446 @@
+/*
+ * Module init and the functions lib/ calls. lib/ checks arguments first and
+ * throws TypeError/RangeError with Node-style codes; these functions check
+ * again, because the binding can be reached directly, and throw with the
+ * engine's codes (EINVAL, ...). All run on the env's JS thread.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nat_napi.h"
+
+/* ---- errors ------------------------------------------------------------- */
+
+void nat__throw(napi_env env, int err, const char* msg) {
+  const char* code = nat__err_name(err);
+  if (msg == NULL) msg = nat__strerror(err);
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
+  if (err == NAT_EINVAL)
+    napi_throw_type_error(env, code, msg);
+  else if (err == NAT_ENAMETOOLONG)
+    napi_throw_range_error(env, code, msg);
+  else
+    napi_throw_error(env, code, msg);
+}
+
+#define NAT__MAX_SAFE_ID 9007199254740991.0 /* 2^53 - 1 */
+
+/* Reads an ID (a non-negative safe integer Number). Throws and returns -1 on
+ * anything else. */
+static int arg_id(napi_env env, napi_value v, const char* what,
+                  uint64_t* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0) ||
+      d > NAT__MAX_SAFE_ID || d != floor(d)) {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s must be a non-negative integer ID", what);
+    nat__throw(env, NAT_EINVAL, msg);
+    return -1;
+  }
+  *out = (uint64_t)d;
+  return 0;
+}
+
+/* Reads a site index that exists. */
+static int arg_site(napi_env env, napi_value v, uint32_t* out) {
+  uint32_t s;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
+      napi_get_value_uint32(env, v, &s) != napi_ok ||
+      s >= nat__site_count()) {
+    nat__throw(env, NAT_EINVAL, "site must be the index of an interned site");
+    return -1;
+  }
+  *out = s;
+  return 0;
+}
+
+static napi_value make_id(napi_env env, uint64_t id) {
+  napi_value v = NULL;
+  napi_create_double(env, (double)id, &v);
+  return v;
+}
+
+static nat__env_t* env_state(napi_env env) {
+  nat__env_t* e = NULL;
+  if (napi_get_instance_data(env, (void**)&e) != napi_ok || e == NULL ||
+      e->closing) {
+    nat__throw(env, NAT_ECLOSING, NULL);
+    return NULL;
+  }
+  return e;
+}
+
+/* Fetches exactly n arguments; missing ones read as undefined. */
+static int get_args(napi_env env, napi_callback_info info, size_t n,
+                    napi_value* argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
+    return -1;
+  }
+  for (size_t i = argc; i < n; i++) napi_get_undefined(env, &argv[i]);
+  return 0;
+}
+
+/* ---- enable / disable --------------------------------------------------- */
+
+/* enable(capacity, maxThreads) -> true when the root frame 0 was opened and
+ * lib must close it (rootEnd) when the current turn ends. */
+static napi_value js_enable(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  uint32_t cap = 0, max_threads = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_undefined &&
+      (t != napi_number || napi_get_value_uint32(env, argv[0], &cap) != napi_ok ||
+       cap < NAT_MIN_CAPACITY || cap > NAT_MAX_CAPACITY)) {
+    nat__throw(env, NAT_EINVAL, "capacity must be an integer in range");
+    return NULL;
+  }
+  napi_typeof(env, argv[1], &t);
+  if (t != napi_undefined &&
+      (t != napi_number ||
+       napi_get_value_uint32(env, argv[1], &max_threads) != napi_ok)) {
+    nat__throw(env, NAT_EINVAL, "maxThreads must be an integer");
+    return NULL;
+  }
+  if (t != napi_undefined) nat__set_max_rings(max_threads);
+  nat__enable(cap);
+  bool opened = false;
+  if (e->depth == 0 && !e->root_open) {
+    nat__emit(NAT_EV_EXECUTION_BEGIN, 0, 0, 0, 0, e->serial);
+    e->root_open = 1;
+    opened = true;
+  }
+  napi_value r;
+  napi_get_boolean(env, opened, &r);
+  return r;
+}
+
+static napi_value js_root_end(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  if (e->root_open) {
+    e->root_open = 0;
+    nat__emit(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
+  }
+  return NULL;
+}
+
+static napi_value js_disable(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  if (e->root_open) {
+    e->root_open = 0;
+    nat__emit(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
+  }
+  nat__disable();
+  return NULL;
+}
+
+static napi_value js_enabled(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_get_boolean(env, nat__is_enabled(), &r);
+  return r;
+}
+
+/* ---- drain and stats ---------------------------------------------------- */
+
+typedef struct {
+  napi_env env;
+  napi_value buffer;
+} drain_ctx_t;
+
+static nat_record_t* drain_alloc(void* ud, size_t count) {
+  drain_ctx_t* c = ud;
+  void* data = NULL;
+  if (napi_create_arraybuffer(c->env, count * sizeof(nat_record_t), &data,
+                              &c->buffer) != napi_ok)
+    return NULL;
+  return data;
+}
+
+/* drain(max) -> ArrayBuffer of records, or null when there is nothing. */
+static napi_value js_drain(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (env_state(env) == NULL) return NULL;
+  uint32_t max = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_undefined &&
+      (t != napi_number || napi_get_value_uint32(env, argv[0], &max) != napi_ok)) {
+    nat__throw(env, NAT_EINVAL, "max must be a non-negative integer");
+    return NULL;
+  }
+  drain_ctx_t c = {env, NULL};
+  int64_t n = nat__drain(drain_alloc, &c, max);
+  if (n < 0) {
+    nat__throw(env, (int)n, "drain could not allocate its buffer");
+    return NULL;
+  }
+  if (n == 0) {
+    napi_value nul;
+    napi_get_null(env, &nul);
+    return nul;
+  }
+  return c.buffer;
+}
+
+static void set_num(napi_env env, napi_value obj, const char* key, double v) {
+  napi_value n;
+  napi_create_double(env, v, &n);
+  napi_set_named_property(env, obj, key, n);
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__stats_t s;
+  nat__stats(&s);
+  napi_value o;
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  napi_value b;
+  napi_get_boolean(env, nat__is_enabled(), &b);
+  napi_set_named_property(env, o, "enabled", b);
+  set_num(env, o, "recorded", (double)s.recorded);
+  set_num(env, o, "dropped", (double)s.dropped);
+  set_num(env, o, "drained", (double)s.drained);
+  set_num(env, o, "pending", (double)s.pending);
+  set_num(env, o, "capacity", s.capacity);
+  set_num(env, o, "rings", s.rings);
+  set_num(env, o, "threads", s.threads);
+  set_num(env, o, "threadsSeen", s.threads_seen);
+  set_num(env, o, "ringBytes", (double)s.ring_bytes);
+  set_num(env, o, "recordSize", sizeof(nat_record_t));
+  set_num(env, o, "lastId", (double)nat__id_last());
+  set_num(env, o, "sites", nat__site_count());
+  return o;
+}
+
+/* ---- sites -------------------------------------------------------------- */
+
+/* site(name) -> index */
+static napi_value js_site(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  char buf[NAT_SITE_NAME_MAX + 2];
+  size_t len = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_string ||
+      napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) !=
+          napi_ok) {
+    nat__throw(env, NAT_EINVAL, "name must be a string");
+    return NULL;
+  }
+  int32_t index = nat__site_intern(buf, len);
+  if (index < 0) {
+    nat__throw(env, index, NULL);
+    return NULL;
+  }
+  napi_value r;
+  napi_create_uint32(env, (uint32_t)index, &r);
+  return r;
+}
+
+/* sites(from) -> names of sites from..count-1 */
+static napi_value js_sites(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  uint32_t from = 0;
+  if (napi_get_value_uint32(env, argv[0], &from) != napi_ok) {
+    nat__throw(env, NAT_EINVAL, "from must be a non-negative integer");
+    return NULL;
+  }
+  uint32_t count = nat__site_count();
+  napi_value arr;
+  if (napi_create_array(env, &arr) != napi_ok) return NULL;
+  char buf[NAT_SITE_NAME_MAX + 1];
+  for (uint32_t i = from; i < count; i++) {
+    int len = nat__site_name(i, buf, sizeof(buf));
+    if (len < 0) break;
+    napi_value s;
+    napi_create_string_utf8(env, buf, (size_t)len, &s);
+    napi_set_element(env, arr, i - from, s);
+  }
+  return arr;
+}
+
+/* ---- manual marks from JS (used by the JS resource bridge and tests) ---- */
+
+static napi_value js_link(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  uint32_t site;
+  if (e == NULL || arg_site(env, argv[0], &site) != 0) return NULL;
+  uint64_t id;
+  nat__mark_link(site, e->serial, nat__frame_current(e), &id);
+  return make_id(env, id);
+}
+
+static napi_value js_ready(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  uint32_t site;
+  uint64_t link_id;
+  if (e == NULL || arg_site(env, argv[0], &site) != 0 ||
+      arg_id(env, argv[1], "linkID", &link_id) != 0)
+    return NULL;
+  uint64_t id;
+  nat__mark_ready(site, e->serial, nat__frame_current(e), link_id, &id);
+  return make_id(env, id);
+}
+
+static napi_value js_begin(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  uint32_t site;
+  uint64_t ready_id, id;
+  if (e == NULL || arg_site(env, argv[0], &site) != 0 ||
+      arg_id(env, argv[1], "readyID", &ready_id) != 0)
+    return NULL;
+  int err = nat__frame_begin(e, site, ready_id, &id);
+  if (err != 0) {
+    nat__throw(env, err, NULL);
+    return NULL;
+  }
+  return make_id(env, id);
+}
+
+static napi_value js_end(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  uint64_t id;
+  if (e == NULL || arg_id(env, argv[0], "executeID", &id) != 0) return NULL;
+  int err = nat__frame_end(e, id);
+  if (err != 0) nat__throw(env, err, "executeID is not the innermost open frame");
+  return NULL;
+}
+
+static napi_value js_current_frame(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  return make_id(env, nat__frame_current(e));
+}
+
+static napi_value js_env_serial(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  napi_value r;
+  napi_create_uint32(env, e->serial, &r);
+  return r;
+}
+
+/* ---- module init -------------------------------------------------------- */
+
+/* Runs on the env's JS thread when the env is torn down. */
+static void env_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  nat__env_t* e = data;
+  e->closing = 1;
+  if (nat__env_current() == e) nat__env_set_current(NULL);
+  free(e->frames);
+  free(e);
+}
+
+#define NAT__EXPORTS(V)                 \
+  V("enable", js_enable)                \
+  V("disable", js_disable)              \
+  V("enabled", js_enabled)              \
+  V("rootEnd", js_root_end)             \
+  V("drain", js_drain)                  \
+  V("stats", js_stats)                  \
+  V("site", js_site)                    \
+  V("sites", js_sites)                  \
+  V("link", js_link)                    \
+  V("ready", js_ready)                  \
+  V("begin", js_begin)                  \
+  V("end", js_end)                      \
+  V("currentFrame", js_current_frame)   \
+  V("envSerial", js_env_serial)
+
+static int publish_api(napi_env env, napi_value exports) {
+  napi_value ext, global, symbol_ctor, symbol_for, key;
+  /* The table is static const: no finalizer, the External only points. */
+  if (napi_create_external(env, (void*)&nat__api, NULL, NULL, &ext) != napi_ok)
+    return -1;
+  if (napi_set_named_property(env, exports, "nativeApi", ext) != napi_ok)
+    return -1;
+  if (napi_get_global(env, &global) != napi_ok ||
+      napi_get_named_property(env, global, "Symbol", &symbol_ctor) != napi_ok ||
+      napi_get_named_property(env, symbol_ctor, "for", &symbol_for) !=
+          napi_ok ||
+      napi_create_string_utf8(env, NAT_API_SYMBOL, NAPI_AUTO_LENGTH, &key) !=
+          napi_ok ||
+      napi_call_function(env, symbol_ctor, symbol_for, 1, &key, &key) !=
+          napi_ok)
+    return -1;
+  napi_property_descriptor d = {
+      NULL, key, NULL, NULL, NULL, ext, napi_configurable, NULL};
+  if (napi_define_properties(env, global, 1, &d) != napi_ok) return -1;
+  return 0;
+}
+
+NAPI_MODULE_INIT() {
+  nat__env_t* e = calloc(1, sizeof(*e));
+  if (e == NULL) {
+    napi_throw_error(env, "ENOMEM", "napi-async-trace: out of memory");
+    return NULL;
+  }
+  e->env = env;
+  e->serial = nat__env_next_serial();
+  e->thread = uv_thread_self();
+  if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
+    free(e);
+    napi_throw_error(env, "ENAPI", "napi-async-trace: napi_set_instance_data");
+    return NULL;
+  }
+  /* A second load in the same env (a cleared require cache) keeps the first
+   * state current: frames must not split. */
+  if (nat__env_current() == NULL) nat__env_set_current(e);
+
+  napi_property_descriptor props[] = {
+#define V(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      NAT__EXPORTS(V)
+#undef V
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]),
+                             props) != napi_ok ||
+      publish_api(env, exports) != 0) {
+    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+    return NULL;
+  }
+
+  napi_value constants, v;
+  napi_create_object(env, &constants);
+  napi_create_uint32(env, sizeof(nat_record_t), &v);
+  napi_set_named_property(env, constants, "RECORD_SIZE", v);
+  napi_create_uint32(env, NAT_MIN_CAPACITY, &v);
+  napi_set_named_property(env, constants, "MIN_CAPACITY", v);
+  napi_create_uint32(env, NAT_MAX_CAPACITY, &v);
+  napi_set_named_property(env, constants, "MAX_CAPACITY", v);
+  napi_create_uint32(env, NAT_DEFAULT_CAPACITY, &v);
+  napi_set_named_property(env, constants, "DEFAULT_CAPACITY", v);
+  napi_create_uint32(env, NAT_SITE_NAME_MAX, &v);
+  napi_set_named_property(env, constants, "SITE_NAME_MAX", v);
+  napi_create_string_utf8(env, NAT_VERSION, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, constants, "VERSION", v);
+  napi_set_named_property(env, exports, "constants", constants);
+  return exports;
+}
