@@ -95,7 +95,10 @@ if (args.includes('--clean-prebuilds')) {
   fs.rmSync(path.join(root, 'prebuilds'), { recursive: true, force: true })
 } else if (args.includes('--prebuild')) {
   const bin = require.resolve('prebuildify/bin.js', { paths: [root] })
-  const status = run(process.execPath, [bin, '--napi', '--strip', ...gypArgs()])
+  // prebuildify does not forward --nodedir to node-gyp; node-gyp reads it
+  // from npm_config_nodedir instead, so nothing is downloaded.
+  const dir = gypArgs()[0].slice('--nodedir='.length)
+  const status = run(process.execPath, [bin, '--napi', '--strip'], { npm_config_nodedir: dir })
   if (status !== 0) fail(`prebuildify failed (exit ${status})`)
 } else if (args.includes('--install')) {
   if (!prebuildLoads()) sourceBuild()

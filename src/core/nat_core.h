@@ -85,7 +85,8 @@ static inline int nat__is_enabled(void) {
  * Starts recording. `capacity` (records per thread ring) is rounded up to a
  * power of two within [NAT_MIN_CAPACITY, NAT_MAX_CAPACITY]; 0 keeps the
  * current one. Rings that already exist keep their size; new ones (and free
- * ones reused later) get the new size. Returns 0 or NAT_EINVAL.
+ * ones reused later) get the new size; free rings of another size are
+ * released. Returns 0 (the value is kept for future errors).
  */
 int nat__enable(uint32_t capacity);
 void nat__disable(void);
@@ -116,7 +117,9 @@ uint32_t nat__thread_serial(void);
 /*
  * Called once per drain with the number of records the drain will write
  * (lost markers included, > 0); returns a buffer of at least that many
- * records, or NULL to abandon the drain (nothing is consumed).
+ * records, or NULL to abandon the drain (nothing is consumed). It runs
+ * with the drain lock held: it must not call nat__drain, nat__stats or
+ * nat__pending.
  */
 typedef nat_record_t* (*nat__drain_alloc_cb)(void* ud, size_t count);
 
@@ -124,8 +127,9 @@ typedef nat_record_t* (*nat__drain_alloc_cb)(void* ud, size_t count);
  * Moves at most `max` committed records (0: no limit) of every ring into one
  * buffer, merged by timestamp (records of one thread stay in their order).
  * For each ring that dropped records since the previous drain, a NAT_EV_LOST
- * record with the count is written after that ring's records, stamped with
- * the drain's time. Rings of exited threads are recycled once drained.
+ * record with the count (in link_id) and the ring's thread is written at
+ * the end of the batch, stamped with the drain's time (records still left
+ * in a ring by `max` come in a later batch). Rings of exited threads are recycled once drained.
  * Returns the number of records written (0: nothing to drain, alloc not
  * called) or NAT_ENOMEM when alloc returned NULL.
  */

@@ -126,10 +126,12 @@ static nat__ring_t* ring_acquire(void) {
 
   uv_once(&core_once, core_init_once);
   uint32_t serial = nat__thread_serial();
-  uint32_t cap = atomic_load_explicit(&capacity, memory_order_relaxed);
   nat__ring_t* r;
 
   uv_mutex_lock(&reg_mutex);
+  /* Read under reg_mutex: nat__enable changes it holding this lock, so the
+   * ring chosen or sized here always matches the capacity in force. */
+  uint32_t cap = atomic_load_explicit(&capacity, memory_order_relaxed);
   for (r = atomic_load_explicit(&ring_list, memory_order_relaxed); r != NULL;
        r = r->next) {
     if (r->mask + 1 == cap &&
@@ -224,6 +226,31 @@ int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
   return 1;
 }
 
+/* Frees the FREE rings whose size is not `cap`: they would never be
+ * handed out again. Caller holds drain_mutex and reg_mutex, so no walker of
+ * the list (drain, stats, ring_acquire) runs meanwhile and relinking is
+ * safe. */
+static void prune_free_rings_locked(uint32_t cap) {
+  nat__ring_t* keep = NULL;
+  nat__ring_t** tailp = &keep;
+  nat__ring_t* r = atomic_load_explicit(&ring_list, memory_order_relaxed);
+  while (r != NULL) {
+    nat__ring_t* next = r->next;
+    if (r->mask + 1 != cap &&
+        atomic_load_explicit(&r->state, memory_order_acquire) == RING_FREE) {
+      free(r->buf);
+      free(r);
+      atomic_fetch_sub_explicit(&ring_count, 1, memory_order_relaxed);
+    } else {
+      *tailp = r;
+      tailp = &r->next;
+    }
+    r = next;
+  }
+  *tailp = NULL;
+  atomic_store_explicit(&ring_list, keep, memory_order_release);
+}
+
 int nat__enable(uint32_t cap) {
   uv_once(&core_once, core_init_once);
   if (cap != 0) {
@@ -232,28 +259,7 @@ int nat__enable(uint32_t cap) {
     uv_mutex_lock(&reg_mutex);
     if (cap != atomic_load_explicit(&capacity, memory_order_relaxed)) {
       atomic_store_explicit(&capacity, cap, memory_order_relaxed);
-      /* Free rings of the old size would never be reused: release them.
-       * Safe to relink here: every walker of the list holds one of the two
-       * locks held now. */
-      nat__ring_t* keep = NULL;
-      nat__ring_t** tailp = &keep;
-      nat__ring_t* r = atomic_load_explicit(&ring_list, memory_order_relaxed);
-      while (r != NULL) {
-        nat__ring_t* next = r->next;
-        if (r->mask + 1 != cap &&
-            atomic_load_explicit(&r->state, memory_order_acquire) ==
-                RING_FREE) {
-          free(r->buf);
-          free(r);
-          atomic_fetch_sub_explicit(&ring_count, 1, memory_order_relaxed);
-        } else {
-          *tailp = r;
-          tailp = &r->next;
-        }
-        r = next;
-      }
-      *tailp = NULL;
-      atomic_store_explicit(&ring_list, keep, memory_order_release);
+      prune_free_rings_locked(cap);
     }
     uv_mutex_unlock(&reg_mutex);
     uv_mutex_unlock(&drain_mutex);
@@ -333,7 +339,9 @@ int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
 
   uint64_t budget = avail;
   if (max != 0 && budget > max) budget = max;
-  if (budget + markers == 0) goto out;
+  /* Nothing to copy: skip the allocation but still recycle the rings of
+   * exited threads below, or an idle process would never reuse them. */
+  if (budget + markers == 0) goto recycle;
 
   nat_record_t* out = alloc(ud, (size_t)(budget + markers));
   if (out == NULL) {
@@ -398,8 +406,13 @@ int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
     }
   }
 
+  drained_total += budget;
+  result = (int64_t)(budget + markers);
+
+recycle:;
   /* Hand the space back; recycle drained rings of exited threads. */
-  int freed = 0;
+  int freed = 0, stale = 0;
+  uint32_t cap = atomic_load_explicit(&capacity, memory_order_relaxed);
   for (size_t i = 0; i < n; i++) {
     nat__cursor_t* c = &cur[i];
     nat__ring_t* r = c->ring;
@@ -414,13 +427,18 @@ int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
       atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
       atomic_store_explicit(&r->state, RING_FREE, memory_order_release);
       freed = 1;
+      if (r->mask + 1 != cap) stale = 1;
     }
+  }
+  if (stale) {
+    /* A ring sized for an earlier capacity: free it rather than keep a
+     * ring no thread will be given. `cur` is not used after this. */
+    uv_mutex_lock(&reg_mutex);
+    prune_free_rings_locked(cap); /* stable: we hold drain_mutex */
+    uv_mutex_unlock(&reg_mutex);
   }
   if (freed)
     atomic_fetch_add_explicit(&free_generation, 1, memory_order_release);
-
-  drained_total += budget;
-  result = (int64_t)(budget + markers);
 
 out:
   free(cur);

@@ -89,6 +89,17 @@ int32_t nat__site_intern(const char* name, size_t len) {
       goto out;
     }
   }
+  /* Keep the load factor at or below one half before inserting, so the
+   * probe loops above always find an empty slot; if the table cannot grow,
+   * the insert fails instead of filling it. */
+  if (2 * (names_len + 1) > slots_cap) {
+    if (site_grow_slots() != 0) {
+      result = NAT_ENOMEM;
+      goto out;
+    }
+    j = h & (slots_cap - 1);
+    while (slots[j] != 0) j = (j + 1) & (slots_cap - 1);
+  }
   if (names_len == names_cap) {
     nat__site_t* n = realloc(names, 2 * names_cap * sizeof(*names));
     if (n == NULL) {
@@ -108,10 +119,6 @@ int32_t nat__site_intern(const char* name, size_t len) {
   uint32_t index = names_len++;
   names[index] = (nat__site_t){copy, (uint32_t)len, h};
   slots[j] = index;
-  if (2 * names_len > slots_cap && site_grow_slots() != 0) {
-    /* The name is interned and findable (the old table still holds it);
-     * only the next insert may need the bigger table. */
-  }
   result = (int32_t)index;
 out:
   uv_mutex_unlock(&site_mutex);

@@ -25,6 +25,7 @@ void nat__throw(napi_env env, int err, const char* msg) {
     napi_throw_error(env, code, msg);
 }
 
+#define NAT__MAX_THREADS_LIMIT 65536.0
 #define NAT__MAX_SAFE_ID 9007199254740991.0 /* 2^53 - 1 */
 
 /* Reads an ID (a non-negative safe integer Number). Throws and returns -1 on
@@ -43,17 +44,26 @@ static int arg_id(napi_env env, napi_value v, const char* what,
   return 0;
 }
 
+/* Reads an integer Number in [min, max] (no truncation, no wrap). Returns
+ * 0, or -1 without throwing. */
+static int arg_uint(napi_env env, napi_value v, double min, double max,
+                    uint32_t* out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
+      napi_get_value_double(env, v, &d) != napi_ok || !(d >= min) ||
+      !(d <= max) || d != floor(d))
+    return -1;
+  *out = (uint32_t)d;
+  return 0;
+}
+
 /* Reads a site index that exists. */
 static int arg_site(napi_env env, napi_value v, uint32_t* out) {
-  uint32_t s;
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
-      napi_get_value_uint32(env, v, &s) != napi_ok ||
-      s >= nat__site_count()) {
+  if (arg_uint(env, v, 0, (double)nat__site_count() - 1, out) != 0) {
     nat__throw(env, NAT_EINVAL, "site must be the index of an interned site");
     return -1;
   }
-  *out = s;
   return 0;
 }
 
@@ -95,22 +105,20 @@ static napi_value js_enable(napi_env env, napi_callback_info info) {
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
   uint32_t cap = 0, max_threads = 0;
-  napi_valuetype t;
-  napi_typeof(env, argv[0], &t);
-  if (t != napi_undefined &&
-      (t != napi_number || napi_get_value_uint32(env, argv[0], &cap) != napi_ok ||
-       cap < NAT_MIN_CAPACITY || cap > NAT_MAX_CAPACITY)) {
+  napi_valuetype t0, t1;
+  napi_typeof(env, argv[0], &t0);
+  napi_typeof(env, argv[1], &t1);
+  if (t0 != napi_undefined &&
+      arg_uint(env, argv[0], NAT_MIN_CAPACITY, NAT_MAX_CAPACITY, &cap) != 0) {
     nat__throw(env, NAT_EINVAL, "capacity must be an integer in range");
     return NULL;
   }
-  napi_typeof(env, argv[1], &t);
-  if (t != napi_undefined &&
-      (t != napi_number ||
-       napi_get_value_uint32(env, argv[1], &max_threads) != napi_ok)) {
-    nat__throw(env, NAT_EINVAL, "maxThreads must be an integer");
+  if (t1 != napi_undefined &&
+      arg_uint(env, argv[1], 1, NAT__MAX_THREADS_LIMIT, &max_threads) != 0) {
+    nat__throw(env, NAT_EINVAL, "maxThreads must be an integer in [1, 65536]");
     return NULL;
   }
-  if (t != napi_undefined) nat__set_max_rings(max_threads);
+  if (t1 != napi_undefined) nat__set_max_rings(max_threads);
   nat__enable(cap);
   bool opened = false;
   if (e->depth == 0 && !e->root_open) {
@@ -177,8 +185,7 @@ static napi_value js_drain(napi_env env, napi_callback_info info) {
   uint32_t max = 0;
   napi_valuetype t;
   napi_typeof(env, argv[0], &t);
-  if (t != napi_undefined &&
-      (t != napi_number || napi_get_value_uint32(env, argv[0], &max) != napi_ok)) {
+  if (t != napi_undefined && arg_uint(env, argv[0], 0, 4294967295.0, &max) != 0) {
     nat__throw(env, NAT_EINVAL, "max must be a non-negative integer");
     return NULL;
   }
@@ -257,7 +264,7 @@ static napi_value js_sites(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) != 0) return NULL;
   uint32_t from = 0;
-  if (napi_get_value_uint32(env, argv[0], &from) != napi_ok) {
+  if (arg_uint(env, argv[0], 0, 4294967295.0, &from) != 0) {
     nat__throw(env, NAT_EINVAL, "from must be a non-negative integer");
     return NULL;
   }

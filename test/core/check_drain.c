@@ -591,14 +591,12 @@ START_TEST(drain_short_lived_threads_reuse_rings) {
 END_TEST
 
 /*
- * Known bug (opt-in, see nat_check_known_bugs): nat__drain returns early
- * when it has nothing to write (ring.c, `if (budget + markers == 0) goto
- * out;`), before the loop that recycles drained rings of exited threads. A
- * thread whose records were all drained while it was alive leaves an empty
- * ORPHANED ring that such a drain never recycles, so with the ring limit
- * reached the next thread loses its records although a ring is free.
+ * Regression: a drain with nothing to write must still recycle the empty
+ * ring of a thread that exited after its records were drained, or with the
+ * ring limit reached the next thread would lose its records although a ring
+ * is free.
  */
-START_TEST(bug_drain_empty_drain_skips_recycling) {
+START_TEST(drain_empty_drain_recycles) {
   uv_sem_t after, hold;
   nat_sink_t sink;
   nat_sink_init(&sink);
@@ -654,14 +652,7 @@ Suite* nat_drain_suite(void) {
   tcase_add_test(tc, drain_recycles_ring_with_losses);
   tcase_add_test(tc, drain_keeps_partly_drained_ring);
   tcase_add_test(tc, drain_short_lived_threads_reuse_rings);
+  tcase_add_test(tc, drain_empty_drain_recycles);
   suite_add_tcase(s, tc);
-
-  if (nat_check_known_bugs()) {
-    tc = tcase_create("drain_known_bugs");
-    tcase_add_checked_fixture(tc, nat_check_setup, nat_check_teardown);
-    tcase_set_timeout(tc, NAT_CHECK_THREAD_TIMEOUT);
-    tcase_add_test(tc, bug_drain_empty_drain_skips_recycling);
-    suite_add_tcase(s, tc);
-  }
   return s;
 }

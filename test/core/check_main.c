@@ -2,7 +2,7 @@
  * Runs every Check suite of src/core. Check forks one process per test by
  * default (CK_FORK=no runs them in this process, as valgrind needs);
  * CK_VERBOSITY and CK_RUN_SUITE / CK_RUN_CASE select the output and the
- * tests as usual. NAT_CHECK_KNOWN_BUGS=1 adds the tests of open core bugs.
+ * tests as usual.
  */
 #include <stdlib.h>
 

@@ -123,8 +123,3 @@ size_t nat_check_scaled(size_t n, size_t floor) {
   n /= div;
   return n < floor ? floor : n;
 }
-
-int nat_check_known_bugs(void) {
-  const char* env = getenv("NAT_CHECK_KNOWN_BUGS");
-  return env != NULL && strcmp(env, "1") == 0;
-}

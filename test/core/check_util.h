@@ -117,10 +117,6 @@ void nat_emitter_join(nat_emitter_t* e);
  */
 size_t nat_check_scaled(size_t n, size_t floor);
 
-/* Non-zero when NAT_CHECK_KNOWN_BUGS=1: the suites then also register the
- * tests that demonstrate open bugs of src/core (they fail until fixed). */
-int nat_check_known_bugs(void);
-
 /* The suites, one per core module (and one for the shared definitions). */
 Suite* nat_defs_suite(void);
 Suite* nat_clock_suite(void);

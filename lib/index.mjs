@@ -1,0 +1,10 @@
+// ESM entry: the same module as the CommonJS one (one addon instance).
+import { createRequire } from 'node:module'
+
+const nat = createRequire(import.meta.url)('./index.js')
+
+export const {
+  enable, disable, isEnabled, drain, decode, stats, marks,
+  EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, version
+} = nat
+export default nat

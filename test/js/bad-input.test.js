@@ -1,0 +1,105 @@
+'use strict'
+// Every exported function rejects bad arguments with a TypeError or
+// RangeError carrying a code and naming the argument; the addon, called
+// directly, re-checks and throws instead of crashing.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { root } = require('./helpers')
+
+const nat = require(root)
+const binding = require(`${root}/lib/binding`)
+
+test.after(() => {
+  nat.disable()
+  nat.drain()
+})
+
+function rejects (fn, type, code, name) {
+  assert.throws(fn, (err) => {
+    assert.ok(err instanceof type, `${err} should be a ${type.name}`)
+    assert.equal(err.code, code)
+    if (name) assert.match(err.message, new RegExp(name.replace('.', '\\.')))
+    return true
+  })
+}
+
+test('enable', () => {
+  rejects(() => nat.enable(null), TypeError, 'ERR_INVALID_ARG_TYPE', 'options')
+  rejects(() => nat.enable(5), TypeError, 'ERR_INVALID_ARG_TYPE', 'options')
+  rejects(() => nat.enable([]), TypeError, 'ERR_INVALID_ARG_TYPE', 'options')
+  rejects(() => nat.enable({ capacity: '1' }), TypeError, 'ERR_INVALID_ARG_TYPE', 'options.capacity')
+  rejects(() => nat.enable({ capacity: 1.5 }), RangeError, 'ERR_OUT_OF_RANGE', 'options.capacity')
+  rejects(() => nat.enable({ capacity: 1 }), RangeError, 'ERR_OUT_OF_RANGE', 'options.capacity')
+  rejects(() => nat.enable({ capacity: 2 ** 40 }), RangeError, 'ERR_OUT_OF_RANGE', 'options.capacity')
+  rejects(() => nat.enable({ capacity: NaN }), RangeError, 'ERR_OUT_OF_RANGE', 'options.capacity')
+  rejects(() => nat.enable({ maxThreads: 0 }), RangeError, 'ERR_OUT_OF_RANGE', 'options.maxThreads')
+  rejects(() => nat.enable({ maxThreads: -1 }), RangeError, 'ERR_OUT_OF_RANGE', 'options.maxThreads')
+  rejects(() => nat.enable({ capcity: 16 }), TypeError, 'ERR_INVALID_ARG_VALUE', 'options.capcity')
+  assert.equal(nat.isEnabled(), false, 'a rejected enable() does not start recording')
+})
+
+test('drain', () => {
+  rejects(() => nat.drain(null), TypeError, 'ERR_INVALID_ARG_TYPE', 'options')
+  rejects(() => nat.drain({ max: -1 }), RangeError, 'ERR_OUT_OF_RANGE', 'options.max')
+  rejects(() => nat.drain({ max: 0 }), RangeError, 'ERR_OUT_OF_RANGE', 'options.max')
+  rejects(() => nat.drain({ max: 'x' }), TypeError, 'ERR_INVALID_ARG_TYPE', 'options.max')
+})
+
+test('decode and EventBatch', () => {
+  rejects(() => nat.decode('x'), TypeError, 'ERR_INVALID_ARG_TYPE', 'buffer')
+  rejects(() => nat.decode(new Uint8Array(48)), TypeError, 'ERR_INVALID_ARG_TYPE', 'buffer')
+  rejects(() => nat.decode(new ArrayBuffer(47)), RangeError, 'ERR_OUT_OF_RANGE', 'buffer.byteLength')
+  const b = nat.decode(new ArrayBuffer(96))
+  assert.equal(b.length, 2)
+  assert.equal(b.get(0).event, 'unknown') // type 0 is no event
+  rejects(() => b.get(2), RangeError, 'ERR_OUT_OF_RANGE', 'index')
+  rejects(() => b.get(-1), RangeError, 'ERR_OUT_OF_RANGE', 'index')
+  rejects(() => b.get('0'), TypeError, 'ERR_INVALID_ARG_TYPE', 'index')
+})
+
+test('marks', () => {
+  rejects(() => nat.marks.site(), TypeError, 'ERR_INVALID_ARG_TYPE', 'name')
+  rejects(() => nat.marks.site(1), TypeError, 'ERR_INVALID_ARG_TYPE', 'name')
+  rejects(() => nat.marks.site(''), TypeError, 'ERR_INVALID_ARG_VALUE', 'name')
+  rejects(() => nat.marks.site('a\0b'), TypeError, 'ERR_INVALID_ARG_VALUE', 'name')
+  rejects(() => nat.marks.site('x'.repeat(256)), RangeError, 'ERR_OUT_OF_RANGE', 'name')
+  assert.equal(typeof nat.marks.site('é'.repeat(127)), 'number') // 254 bytes
+  rejects(() => nat.marks.site('é'.repeat(128)), RangeError, 'ERR_OUT_OF_RANGE', 'name')
+  rejects(() => nat.marks.link('1'), TypeError, 'ERR_INVALID_ARG_TYPE', 'site')
+  rejects(() => nat.marks.link(-1), RangeError, 'ERR_OUT_OF_RANGE', 'site')
+  rejects(() => nat.marks.ready(0, 1.5), RangeError, 'ERR_OUT_OF_RANGE', 'linkID')
+  rejects(() => nat.marks.ready(0, 2 ** 53), RangeError, 'ERR_OUT_OF_RANGE', 'linkID')
+  rejects(() => nat.marks.begin(0, null), TypeError, 'ERR_INVALID_ARG_TYPE', 'readyID')
+  rejects(() => nat.marks.end(undefined), TypeError, 'ERR_INVALID_ARG_TYPE', 'executeID')
+  // A site index that was never interned passes lib's type check; the
+  // addon rejects it.
+  rejects(() => nat.marks.link(0xfffffff0), TypeError, 'EINVAL')
+})
+
+test('the addon re-checks arguments when called directly', () => {
+  const junk = [undefined, null, -1, 1.5, NaN, Infinity, 2 ** 64, '', 'x', {}, [], () => {}, Symbol('s'), 10n, true]
+  const calls = {
+    enable: (a) => binding.enable(a, a),
+    drain: (a) => binding.drain(a),
+    site: (a) => binding.site(a),
+    sites: (a) => binding.sites(a),
+    link: (a) => binding.link(a),
+    ready: (a) => binding.ready(a, a),
+    begin: (a) => binding.begin(a, a),
+    end: (a) => binding.end(a)
+  }
+  let thrown = 0
+  for (const [name, call] of Object.entries(calls)) {
+    for (const a of junk) {
+      try {
+        call(a)
+      } catch (err) {
+        thrown++
+        assert.ok(err instanceof Error, `${name}(${String(a)}) threw a non-error`)
+        assert.equal(typeof err.code, 'string', `${name}(${String(a)}) error has a code`)
+      }
+    }
+  }
+  binding.disable()
+  assert.ok(thrown > 50, `only ${thrown} calls threw`)
+})
