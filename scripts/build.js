@@ -100,6 +100,11 @@ if (args.includes('--clean-prebuilds')) {
   const dir = gypArgs()[0].slice('--nodedir='.length)
   const status = run(process.execPath, [bin, '--napi', '--strip'], { npm_config_nodedir: dir })
   if (status !== 0) fail(`prebuildify failed (exit ${status})`)
+  // prebuildify moves the binary out of build/Release; put a copy back so
+  // the work tree still loads its own build after `npm pack`.
+  const name = `${process.platform}-${process.arch}`
+  fs.copyFileSync(path.join(root, 'prebuilds', name, 'napi-async-trace.node'),
+    path.join(root, 'build', 'Release', 'napi_async_trace.node'))
 } else if (args.includes('--install')) {
   if (!prebuildLoads()) sourceBuild()
 } else {

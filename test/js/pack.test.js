@@ -1,0 +1,64 @@
+'use strict'
+// The package as a user gets it: `npm pack` (which prebuilds the addon
+// with prebuildify --napi), then, in an empty project, `npm install
+// <tarball>` offline. npm 11 does not run a dependency's install script
+// unless approved, so this must work from the shipped prebuild alone.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { root } = require('./helpers')
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+function run (cmd, args, cwd) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } })
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`)
+  return r.stdout
+}
+
+test('npm pack, then npm install <tgz> offline in an empty project', { timeout: 300_000 }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-pack-'))
+  try {
+    const out = run(npm, ['pack', '--json', '--pack-destination', dir], root)
+    const [info] = JSON.parse(out.slice(out.indexOf('[')))
+    const files = info.files.map((f) => f.path)
+    for (const f of ['binding.gyp', 'include/napi_async_trace.h', 'include/napi_async_trace_defs.h',
+      'lib/index.js', 'lib/index.mjs', 'lib/index.d.ts', 'src/core/ring.c', 'src/napi/binding.c',
+      'scripts/build.js', `prebuilds/${process.platform}-${process.arch}/napi-async-trace.node`]) {
+      assert.ok(files.includes(f), `the tarball lacks ${f}`)
+    }
+    for (const f of files) {
+      assert.ok(!f.startsWith('build/') && !f.startsWith('test/') && !f.startsWith('node_modules/'), `the tarball ships ${f}`)
+    }
+    assert.ok(!fs.existsSync(path.join(root, 'prebuilds')), 'postpack removes prebuilds/ from the work tree')
+
+    const app = path.join(dir, 'app')
+    fs.mkdirSync(app)
+    run(npm, ['init', '-y'], app)
+    run(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(dir, info.filename)], app)
+    const pkg = path.join(app, 'node_modules', 'napi-async-trace')
+    const probe = `
+      const nat = require('napi-async-trace')
+      nat.enable()
+      const s = nat.marks.site('pack:probe')
+      const id = nat.marks.link(s)
+      const e = [...nat.drain()].find((x) => x.linkID === id)
+      console.log(JSON.stringify({ site: e.site, enabled: nat.stats().enabled,
+        addon: Object.keys(require.cache).find((f) => f.endsWith('.node')) }))
+    `
+    const got = JSON.parse(run(process.execPath, ['-e', probe], app))
+    assert.equal(got.site, 'pack:probe')
+    assert.equal(got.enabled, true)
+    // The addon came from the shipped prebuild or a local build of the
+    // installed copy, never from this work tree.
+    assert.ok(got.addon.startsWith(fs.realpathSync(pkg)), got.addon)
+    const esm = run(process.execPath, ['--input-type=module', '-e',
+      "import { stats } from 'napi-async-trace'; console.log(typeof stats().recorded)"], app)
+    assert.equal(esm.trim(), 'number')
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
