@@ -9,7 +9,9 @@
         "src/core/ring.c",
         "src/napi/api.c",
         "src/napi/env.c",
-        "src/napi/binding.c"
+        "src/napi/binding.c",
+        "src/napi/queue.c",
+        "src/napi/work.c"
       ],
       "include_dirs": ["include", "src/core", "src/napi"],
       "defines": [

@@ -58,6 +58,85 @@ typedef struct nat_site_s {
   uint32_t env;   /* serial of the env that created it */
 } nat_site_t;
 
+/* ---- tracked queues (handles) and their tasks (requests) ---------------- */
+
+/* A tracked queue: a napi_threadsafe_function whose every work item is one
+ * link, one ready and one execution frame. Opaque. */
+typedef struct nat_queue_s nat_queue_t;
+/* One work item of a queue, from link to dispatch. Opaque. */
+typedef struct nat_task_s nat_task_t;
+
+/*
+ * Runs on the queue's JS thread for each task, inside the task's execution
+ * frame and its async context (the requester's: AsyncLocalStorage and
+ * async_hooks see the frame that linked it). `js_cb` is the queue's
+ * function (NULL when it has none), `context` the queue's, `data` what was
+ * passed to queue_ready. Never called with env == NULL: tasks that will
+ * not run go to `drop` instead.
+ */
+typedef void (*nat_queue_call_js_t)(napi_env env, napi_value js_cb,
+                                    void* context, void* data);
+/*
+ * A task that was made ready will never run (the queue was aborted or its
+ * env torn down): free `data`. Runs on the queue's JS thread, or on the
+ * thread whose queue_ready call failed with NAT_ECLOSING; touches no JS.
+ */
+typedef void (*nat_queue_drop_t)(void* context, void* data);
+/* The queue is gone (last release, abort or env teardown): JS thread,
+ * once. `env` may be used for cleanup but not to call into JS. */
+typedef void (*nat_queue_finalize_t)(napi_env env, void* finalize_data,
+                                     void* context);
+
+/* Per-queue flags. */
+#define NAT_QUEUE_SHARED_CONTEXT 1u /* one async context for every task:
+                                       cheaper, tasks see the context of the
+                                       frame that created the queue */
+
+typedef struct nat_queue_options_s {
+  /* sizeof(nat_queue_options_t); fields are only appended. */
+  size_t struct_size;
+  /* `module:kind`, 1..NAT_SITE_NAME_MAX bytes: the site of every event of
+   * the queue and the async_hooks type of its tasks. */
+  const char* name;
+  /* The JS function passed to call_js, or NULL. */
+  napi_value func;
+  /* Most tasks waiting for dispatch, 0 for no limit (as tsfn). */
+  size_t max_queue_size;
+  /* Threads that start with a reference (as tsfn), >= 1. Each calls
+   * queue_release once. */
+  size_t initial_thread_count;
+  uint32_t flags;
+  void* context;
+  /* NULL: calls func with no arguments. */
+  nat_queue_call_js_t call_js;
+  nat_queue_drop_t drop;
+  nat_queue_finalize_t finalize;
+  void* finalize_data;
+} nat_queue_options_t;
+
+/* ---- tracked async work -------------------------------------------------- */
+
+/* The napi_create_async_work shape, tracked: each queued run is one link
+ * (in the frame that queued it), one ready (when execute returns on the
+ * pool) and one execution frame around complete. Opaque handle. */
+typedef struct nat_work_s nat_work_t;
+
+/* On a libuv pool thread; touches no JS. */
+typedef void (*nat_work_execute_t)(void* data);
+/* On the JS thread, in the run's frame and the requester's async context.
+ * status is napi_ok, or napi_cancelled after work_cancel (then no frame is
+ * recorded: the run is reported with an abort event). */
+typedef void (*nat_work_complete_t)(napi_env env, napi_status status,
+                                    void* data);
+
+typedef struct nat_work_options_s {
+  size_t struct_size; /* sizeof(nat_work_options_t) */
+  const char* name;   /* `module:kind` */
+  nat_work_execute_t execute;
+  nat_work_complete_t complete;
+  void* data;
+} nat_work_options_t;
+
 typedef struct nat_api_s {
   /* Size in bytes of the engine's table. @since 1.0 */
   uint32_t size;
@@ -104,6 +183,69 @@ typedef struct nat_api_s {
   int (*frame_begin)(nat_site_t site, nat_id_t ready_id, nat_id_t* execute_id);
   int (*frame_end)(nat_id_t execute_id);
   int (*current_frame)(nat_id_t* execute_id);
+
+  /*
+   * Tracked queues. @since 1.0
+   *
+   * queue_create: JS thread. Creates the threadsafe function and, unless
+   *   NAT_QUEUE_SHARED_CONTEXT, makes tasks linked on the JS thread carry a
+   *   napi_async_context of their own (napi_async_init in the linking
+   *   frame). The resource object Node's async_hooks sees has hasRef(),
+   *   true while the queue keeps the loop alive.
+   * queue_link: any thread. Records `link` and returns a task. On the JS
+   *   thread the link belongs to the current frame (and the task gets its
+   *   own async context); on any other thread to the frame that created
+   *   the queue (and the task uses the queue's shared context).
+   *   NAT_ECLOSING after the queue was released or aborted.
+   * queue_ready: any thread that holds a reference to the queue (the task
+   *   counts as one). Records `ready` and enqueues the task with `data`;
+   *   `mode` is napi_tsfn_blocking or napi_tsfn_nonblocking. Errors:
+   *   NAT_EFULL (non-blocking, queue full: nothing recorded, the task may
+   *   be made ready again), NAT_ECLOSING (the queue is closing: the task is
+   *   aborted and freed, `drop` is not called, data stays the caller's),
+   *   NAT_EALREADY (the task was made ready or cancelled before).
+   * task_cancel: any thread. A linked task that will never be made ready:
+   *   records `abort` and frees it. NAT_EALREADY if it was made ready.
+   * queue_acquire / queue_release: any thread, as tsfn. A thread that
+   *   acquired must release; after the last release the queue finalizes.
+   * queue_abort: any thread holding a reference. As release with
+   *   napi_tsfn_abort: tasks still queued are dropped (an `abort` event
+   *   each, `drop` called); later links and readies fail with NAT_ECLOSING.
+   * queue_ref / queue_unref: JS thread, as napi_ref/unref_threadsafe_function.
+   * task_ids: any thread that owns the task. Its link ID and (0 until
+   *   ready) ready ID.
+   */
+  int (*queue_create)(napi_env env, const nat_queue_options_t* options,
+                      nat_queue_t** queue);
+  int (*queue_link)(nat_queue_t* queue, nat_task_t** task);
+  int (*queue_ready)(nat_task_t* task, void* data,
+                     napi_threadsafe_function_call_mode mode);
+  int (*task_cancel)(nat_task_t* task);
+  int (*queue_acquire)(nat_queue_t* queue);
+  int (*queue_release)(nat_queue_t* queue);
+  int (*queue_abort)(nat_queue_t* queue);
+  int (*queue_ref)(napi_env env, nat_queue_t* queue);
+  int (*queue_unref)(napi_env env, nat_queue_t* queue);
+  int (*task_ids)(const nat_task_t* task, nat_id_t* link_id,
+                  nat_id_t* ready_id);
+
+  /*
+   * Tracked async work. @since 1.0
+   *
+   * work_create: JS thread. The handle lives until work_delete.
+   * work_queue: JS thread. Records `link` in the current frame and queues
+   *   one run; NAT_EALREADY while a run is queued or running.
+   * work_cancel: JS thread. A run not yet started is cancelled: complete
+   *   gets napi_cancelled and an `abort` event is recorded. NAT_EBUSY when
+   *   it is running or done, NAT_EALREADY when nothing is queued.
+   * work_delete: JS thread. Not while a run is queued or running
+   *   (NAT_EBUSY).
+   */
+  int (*work_create)(napi_env env, const nat_work_options_t* options,
+                     nat_work_t** work);
+  int (*work_queue)(nat_work_t* work);
+  int (*work_cancel)(nat_work_t* work);
+  int (*work_delete)(nat_work_t* work);
 } nat_api_t;
 
 /*

@@ -14,6 +14,23 @@ const {
 } = require('./errors')
 
 const C = binding.constants
+
+// Do napi async contexts carry AsyncLocalStorage into callbacks? They do
+// where the store lives on the async resource (Node 20, 22); with
+// AsyncContextFrame (Node 24+) they do not, and the engine then captures
+// AsyncLocalStorage.snapshot() per task instead. Asked once per env, by
+// experiment rather than by version number.
+function probeContextCarriage () {
+  const { AsyncLocalStorage } = require('node:async_hooks')
+  const als = new AsyncLocalStorage()
+  const marker = {}
+  const handle = als.run(marker, () => binding.probeCapture())
+  const carried = binding.probeRun(handle, () => als.getStore() === marker)
+  als.disable()
+  binding.setContextCarrier(carried ? null : AsyncLocalStorage.snapshot)
+  return carried
+}
+const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads'])
 
@@ -154,5 +171,9 @@ module.exports = {
   EVENT_TYPES,
   nativeApi: binding.nativeApi,
   constants: C,
-  version: C.VERSION
+  version: C.VERSION,
+  // How callbacks get their requester's AsyncLocalStorage store here:
+  // 'napi' (Node's own async context) or 'snapshot' (one
+  // AsyncLocalStorage.snapshot() per task, Node 24+).
+  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot'
 }

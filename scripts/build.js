@@ -11,12 +11,15 @@
 //   node scripts/build.js --clean-prebuilds
 //   node scripts/build.js --debug       Debug build
 //   node scripts/build.js --asan        build with AddressSanitizer+UBSan
+//   node scripts/build.js --dir D       build the addon in directory D (the
+//                                       test fixture, the example) instead
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 
-const root = path.join(__dirname, '..')
 const args = process.argv.slice(2)
+const dirArg = args.indexOf('--dir')
+const root = dirArg >= 0 ? path.resolve(args[dirArg + 1]) : path.join(__dirname, '..')
 
 // The directory that holds include/node/node_api.h for the running Node:
 // <prefix>/include/node next to <prefix>/bin/node, as both Debian's package
@@ -35,7 +38,7 @@ function nodeDir () {
 
 function nodeGyp () {
   try {
-    return require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] })
+    return require.resolve('node-gyp/bin/node-gyp.js', { paths: [root, path.join(__dirname, '..')] })
   } catch {
     // A user's install with scripts allowed has no devDependencies: npm
     // passes the path of the node-gyp it bundles.

@@ -109,6 +109,17 @@ uint32_t nat__capacity(void);
 int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
               uint64_t ready_id, uint32_t site, uint32_t env);
 
+/*
+ * As nat__emit, with a timestamp the caller took earlier (0: now). For an
+ * event whose effect must not be seen before it is recorded, say a ready
+ * that enqueues work another thread may run at once: take the time, act,
+ * then record. `ts` must not be older than this thread's previous record
+ * (records of one thread stay in time order).
+ */
+int nat__emit_at(uint64_t ts, nat_event_type_t type, uint64_t execute_id,
+                 uint64_t link_id, uint64_t ready_id, uint32_t site,
+                 uint32_t env);
+
 /* The serial of the calling thread (assigns one if it has none yet). */
 uint32_t nat__thread_serial(void);
 

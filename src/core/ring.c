@@ -191,6 +191,13 @@ static void ring_thread_exit(void* arg) {
 int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
               uint64_t ready_id, uint32_t site, uint32_t env) {
   if (!nat__is_enabled()) return 0;
+  return nat__emit_at(0, type, execute_id, link_id, ready_id, site, env);
+}
+
+int nat__emit_at(uint64_t ts, nat_event_type_t type, uint64_t execute_id,
+                 uint64_t link_id, uint64_t ready_id, uint32_t site,
+                 uint32_t env) {
+  if (!nat__is_enabled()) return 0;
 
   nat__ring_t* r = tls_ring;
   if (r == NULL) {
@@ -213,7 +220,7 @@ int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
   }
 
   nat_record_t* rec = &r->buf[h & r->mask];
-  rec->ts = nat__now_ns();
+  rec->ts = ts != 0 ? ts : nat__now_ns();
   rec->execute_id = execute_id;
   rec->link_id = link_id;
   rec->ready_id = ready_id;

@@ -353,6 +353,104 @@ static napi_value js_env_serial(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* ---- AsyncLocalStorage carriage ----------------------------------------- */
+
+/* The native end of nat__ctx_run: called by the snapshot runner inside the
+ * requester's context; runs what the dispatch queued. */
+static napi_value js_trampoline(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = NULL;
+  if (napi_get_instance_data(env, (void**)&e) != napi_ok || e == NULL)
+    return NULL;
+  void (*fn)(void*) = e->run_fn;
+  e->run_fn = NULL; /* tells nat__ctx_run that it ran */
+  if (fn != NULL) fn(e->run_arg);
+  return NULL;
+}
+
+/* probeCapture() -> handle: an async context made here (lib/ calls it inside
+ * AsyncLocalStorage.run). */
+typedef struct {
+  napi_async_context ctx;
+  napi_ref resource;
+} probe_t;
+
+static void probe_free(napi_env env, void* data, void* hint) {
+  (void)hint;
+  probe_t* p = data;
+  if (p->ctx != NULL) napi_async_destroy(env, p->ctx);
+  if (p->resource != NULL) napi_delete_reference(env, p->resource);
+  free(p);
+}
+
+static napi_value js_probe_capture(napi_env env, napi_callback_info info) {
+  (void)info;
+  probe_t* p = calloc(1, sizeof(*p));
+  napi_value resource, name, ext;
+  if (p == NULL || napi_create_object(env, &resource) != napi_ok ||
+      napi_create_string_utf8(env, "napi-async-trace:probe", NAPI_AUTO_LENGTH,
+                              &name) != napi_ok ||
+      napi_async_init(env, resource, name, &p->ctx) != napi_ok ||
+      napi_create_reference(env, resource, 1, &p->resource) != napi_ok ||
+      napi_create_external(env, p, probe_free, NULL, &ext) != napi_ok) {
+    if (p != NULL) probe_free(env, p, NULL);
+    nat__throw(env, NAT_ENAPI, NULL);
+    return NULL;
+  }
+  return ext;
+}
+
+/* probeRun(handle, fn) -> fn() run in the handle's callback scope */
+static napi_value js_probe_run(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  probe_t* p = NULL;
+  napi_valuetype t0, t1;
+  napi_typeof(env, argv[0], &t0);
+  napi_typeof(env, argv[1], &t1);
+  if (t0 != napi_external || t1 != napi_function ||
+      napi_get_value_external(env, argv[0], (void**)&p) != napi_ok ||
+      p == NULL) {
+    nat__throw(env, NAT_EINVAL, "probeRun(handle, fn)");
+    return NULL;
+  }
+  napi_value resource, undefined, result = NULL;
+  napi_callback_scope scope;
+  napi_get_reference_value(env, p->resource, &resource);
+  napi_get_undefined(env, &undefined);
+  if (napi_open_callback_scope(env, resource, p->ctx, &scope) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
+    return NULL;
+  }
+  napi_call_function(env, undefined, argv[1], 0, NULL, &result);
+  napi_close_callback_scope(env, scope);
+  return result;
+}
+
+/* setContextCarrier(snapshot | null): AsyncLocalStorage.snapshot when the
+ * probe showed that napi async contexts lose the store. */
+static napi_value js_set_context_carrier(napi_env env,
+                                         napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_function && t != napi_null) {
+    nat__throw(env, NAT_EINVAL, "snapshot must be a function or null");
+    return NULL;
+  }
+  if (e->snapshot_fn != NULL) napi_delete_reference(env, e->snapshot_fn);
+  e->snapshot_fn = NULL;
+  if (t == napi_function &&
+      napi_create_reference(env, argv[0], 1, &e->snapshot_fn) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
+    return NULL;
+  }
+  return NULL;
+}
+
 /* ---- module init -------------------------------------------------------- */
 
 /* Runs on the env's JS thread when the env is torn down. */
@@ -362,6 +460,8 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   nat__env_t* e = data;
   e->closing = 1;
   if (nat__env_current() == e) nat__env_set_current(NULL);
+  if (e->snapshot_fn != NULL) napi_delete_reference(env, e->snapshot_fn);
+  if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
   free(e->frames);
   free(e);
 }
@@ -380,7 +480,10 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("begin", js_begin)                  \
   V("end", js_end)                      \
   V("currentFrame", js_current_frame)   \
-  V("envSerial", js_env_serial)
+  V("envSerial", js_env_serial)         \
+  V("probeCapture", js_probe_capture)   \
+  V("probeRun", js_probe_run)           \
+  V("setContextCarrier", js_set_context_carrier)
 
 static int publish_api(napi_env env, napi_value exports) {
   napi_value ext, global, symbol_ctor, symbol_for, key;
@@ -430,6 +533,14 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]),
                              props) != napi_ok ||
       publish_api(env, exports) != 0) {
+    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+    return NULL;
+  }
+
+  napi_value tramp;
+  if (napi_create_function(env, "natTrampoline", NAPI_AUTO_LENGTH,
+                           js_trampoline, NULL, &tramp) != napi_ok ||
+      napi_create_reference(env, tramp, 1, &e->trampoline_fn) != napi_ok) {
     napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
     return NULL;
   }

@@ -41,7 +41,7 @@ int nat__frame_begin(nat__env_t* e, uint32_t site, uint64_t ready_id,
   if (e->depth == e->frames_cap) {
     if (e->frames_cap >= NAT__MAX_FRAME_DEPTH) return NAT_EFRAME;
     uint32_t cap = e->frames_cap ? e->frames_cap * 2 : 32;
-    uint64_t* f = realloc(e->frames, cap * sizeof(*f));
+    nat__frame_t* f = realloc(e->frames, cap * sizeof(*f));
     if (f == NULL) return NAT_ENOMEM;
     e->frames = f;
     e->frames_cap = cap;
@@ -51,20 +51,87 @@ int nat__frame_begin(nat__env_t* e, uint32_t site, uint64_t ready_id,
     id = nat__id_next();
     nat__emit(NAT_EV_EXECUTION_BEGIN, id, 0, ready_id, site, e->serial);
   }
-  e->frames[e->depth++] = id;
+  e->frames[e->depth].id = id;
+  e->frames[e->depth].site = site;
+  e->depth++;
   *execute_id = id;
   return 0;
 }
 
+static void frame_pop(nat__env_t* e) {
+  nat__frame_t* f = &e->frames[--e->depth];
+  if (f->id != 0)
+    nat__emit(NAT_EV_EXECUTION_END, f->id, 0, 0, f->site, e->serial);
+}
+
 int nat__frame_end(nat__env_t* e, uint64_t execute_id) {
-  if (e->depth == 0 || e->frames[e->depth - 1] != execute_id)
+  if (e->depth == 0 || e->frames[e->depth - 1].id != execute_id)
     return NAT_EFRAME;
-  e->depth--;
-  if (execute_id != 0)
-    nat__emit(NAT_EV_EXECUTION_END, execute_id, 0, 0, 0, e->serial);
+  frame_pop(e);
   return 0;
 }
 
+void nat__frame_unwind(nat__env_t* e, uint32_t depth) {
+  /* `depth` is the stack depth just after the frame was begun: frames
+   * above it were left open by the callback. */
+  while (e->depth >= depth && e->depth > 0) frame_pop(e);
+}
+
 uint64_t nat__frame_current(const nat__env_t* e) {
-  return e->depth ? e->frames[e->depth - 1] : 0;
+  return e->depth ? e->frames[e->depth - 1].id : 0;
+}
+
+/* ---- carrying AsyncLocalStorage (AsyncContextFrame) --------------------- */
+
+napi_ref nat__ctx_capture(nat__env_t* e) {
+  if (e == NULL || e->snapshot_fn == NULL) return NULL;
+  napi_env env = e->env;
+  napi_handle_scope hs;
+  napi_ref ref = NULL;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return NULL;
+  napi_value fn, undefined, runner;
+  if (napi_get_reference_value(env, e->snapshot_fn, &fn) == napi_ok &&
+      napi_get_undefined(env, &undefined) == napi_ok &&
+      napi_call_function(env, undefined, fn, 0, NULL, &runner) == napi_ok &&
+      napi_create_reference(env, runner, 1, &ref) != napi_ok)
+    ref = NULL;
+  napi_close_handle_scope(env, hs);
+  return ref;
+}
+
+void nat__ctx_run(nat__env_t* e, napi_ref snap, void (*fn)(void*), void* arg) {
+  if (e == NULL || snap == NULL || e->trampoline_fn == NULL) {
+    fn(arg);
+    return;
+  }
+  napi_env env = e->env;
+  napi_value runner, tramp, undefined;
+  if (napi_get_reference_value(env, snap, &runner) != napi_ok ||
+      napi_get_reference_value(env, e->trampoline_fn, &tramp) != napi_ok ||
+      napi_get_undefined(env, &undefined) != napi_ok) {
+    fn(arg);
+    return;
+  }
+  /* Nested dispatches save and restore the slot. */
+  void (*saved_fn)(void*) = e->run_fn;
+  void* saved_arg = e->run_arg;
+  e->run_fn = fn;
+  e->run_arg = arg;
+  napi_status st = napi_call_function(env, undefined, runner, 1, &tramp, NULL);
+  int ran = e->run_fn == NULL;
+  e->run_fn = saved_fn;
+  e->run_arg = saved_arg;
+  if (st != napi_ok) {
+    /* Our own call failed (not the callback's code: its exceptions stay in
+     * the caller's env). Clear it and run the callback anyway. */
+    napi_value ignored;
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+      napi_get_and_clear_last_exception(env, &ignored);
+  }
+  if (!ran) fn(arg);
+}
+
+void nat__ctx_release(nat__env_t* e, napi_ref snap) {
+  if (e != NULL && snap != NULL) napi_delete_reference(e->env, snap);
 }

@@ -27,6 +27,11 @@
  * through napi_env: an addon using the C ABI has its own napi_env, which
  * does not carry our instance data. Node runs one env per thread.
  */
+typedef struct {
+  uint64_t id;
+  uint32_t site;
+} nat__frame_t;
+
 typedef struct nat__env_s {
   napi_env env;
   uint32_t serial;
@@ -36,11 +41,20 @@ typedef struct nat__env_s {
 
   /* Open frames, innermost last. A frame begun while recording was off has
    * ID 0 and records nothing. */
-  uint64_t* frames;
+  nat__frame_t* frames;
   uint32_t depth;
   uint32_t frames_cap;
 
   napi_ref api_external; /* the nativeApi External of this env */
+
+  /* Carrying AsyncLocalStorage into dispatched callbacks where Node's own
+   * napi_async_context does not (AsyncContextFrame, Node 24+): lib/ found
+   * out at load (a probe) and handed over AsyncLocalStorage.snapshot.
+   * snapshot_fn is NULL when napi contexts carry the store themselves. */
+  napi_ref snapshot_fn;
+  napi_ref trampoline_fn;    /* a native function that runs run_fn(run_arg) */
+  void (*run_fn)(void* arg); /* what the trampoline runs next */
+  void* run_arg;
 } nat__env_t;
 
 /* The env whose JS thread is the calling thread, or NULL. */
@@ -54,6 +68,10 @@ uint32_t nat__env_next_serial(void);
 int nat__frame_begin(nat__env_t* e, uint32_t site, uint64_t ready_id,
                      uint64_t* execute_id);
 int nat__frame_end(nat__env_t* e, uint64_t execute_id);
+/* Ends the frame that was begun at stack depth `depth` (e->depth right
+ * after its begin) and, first, any frame a callback left open inside it.
+ * For the engine's own dispatch, which must always close its frame. */
+void nat__frame_unwind(nat__env_t* e, uint32_t depth);
 uint64_t nat__frame_current(const nat__env_t* e);
 
 /* Records a link in frame `execute_id`; *link_id is 0 when not recording. */
@@ -62,6 +80,39 @@ void nat__mark_link(uint32_t site, uint32_t env, uint64_t execute_id,
 /* Records a ready of link_id made by frame `execute_id`. */
 void nat__mark_ready(uint32_t site, uint32_t env, uint64_t execute_id,
                      uint64_t link_id, uint64_t* ready_id);
+
+/*
+ * The requester's AsyncLocalStorage context, for Nodes whose napi async
+ * contexts do not carry it. JS thread of e.
+ * ctx_capture: NULL when not needed (or on failure); else a reference (of
+ *   e's env) to a runner that re-enters the current context.
+ * ctx_run: runs fn(arg) inside the captured context, or directly when
+ *   `snap` is NULL; does not release `snap`.
+ * ctx_release: deletes the reference (NULL is fine).
+ */
+napi_ref nat__ctx_capture(nat__env_t* e);
+void nat__ctx_run(nat__env_t* e, napi_ref snap, void (*fn)(void*), void* arg);
+void nat__ctx_release(nat__env_t* e, napi_ref snap);
+
+/* Tracked queues (queue.c) and tracked async work (work.c): the entries
+ * of the exported table, documented in include/napi_async_trace.h. */
+int nat__queue_create(napi_env env, const nat_queue_options_t* o,
+                      nat_queue_t** out);
+int nat__queue_link(nat_queue_t* q, nat_task_t** out);
+int nat__queue_ready(nat_task_t* t, void* data,
+                     napi_threadsafe_function_call_mode mode);
+int nat__task_cancel(nat_task_t* t);
+int nat__task_ids(const nat_task_t* t, nat_id_t* link_id, nat_id_t* ready_id);
+int nat__queue_acquire(nat_queue_t* q);
+int nat__queue_release(nat_queue_t* q);
+int nat__queue_abort(nat_queue_t* q);
+int nat__queue_ref(napi_env env, nat_queue_t* q);
+int nat__queue_unref(napi_env env, nat_queue_t* q);
+int nat__work_create(napi_env env, const nat_work_options_t* o,
+                     nat_work_t** out);
+int nat__work_queue(nat_work_t* w);
+int nat__work_cancel(nat_work_t* w);
+int nat__work_delete(nat_work_t* w);
 
 /* The exported table. */
 extern const nat_api_t nat__api;

@@ -1,0 +1,521 @@
+/*
+ * Tracked queues: a napi_threadsafe_function whose every work item (task)
+ * is one link, one ready and one execution frame, dispatched in the async
+ * context of the frame that linked it.
+ *
+ * Threads, as in node_api.cc's ThreadSafeFunction:
+ *   JS thread (the queue's env)  queue_create, queue_ref/unref, dispatch
+ *                                (queue_call_js), finalize (tsfn_finalize).
+ *   any thread                   queue_link, queue_ready, task_cancel,
+ *                                queue_acquire/release/abort, task_ids.
+ *
+ * Lifetimes. The queue's memory is reference counted (`refs`): one for
+ * the threadsafe function until it is finalized, one per thread reference
+ * (initial_thread_count, acquire; dropped by release/abort) and one per
+ * live task. So a native thread that still holds a task or a reference
+ * after the env was torn down calls into valid memory and gets
+ * NAT_ECLOSING, where a raw threadsafe function would be freed under it.
+ *
+ * The threadsafe function itself is freed by Node after tsfn_finalize.
+ * Calls into it from other threads go through a gate: a caller increments
+ * `gate`, then checks `tsfn_gone`; tsfn_finalize sets `tsfn_gone`, then
+ * waits for `gate` to drain. Both sides use sequentially consistent
+ * operations, so either the caller sees tsfn_gone or finalize sees the
+ * caller in the gate (and waits; Node has already set the tsfn closing, so
+ * a caller blocked in napi_call_threadsafe_function returns napi_closing).
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nat_napi.h"
+
+enum {
+  TASK_LINKED = 1,
+  TASK_READY = 2,
+  TASK_DONE = 3,
+  TASK_CANCELLED = 4 /* cancelled off the JS thread: sent there to be freed */
+};
+
+/* State behind a queue's resource object; read by its hasRef(). Owned by
+ * the hasRef function (freed when it is collected); the queue writes it
+ * only until it finalizes. JS thread. */
+typedef struct {
+  int refed;
+} nat__res_state_t;
+
+struct nat_queue_s {
+  /* Immutable after create. */
+  napi_env env;
+  uv_thread_t thread;
+  uint32_t site;
+  uint32_t env_serial;
+  uint32_t flags;
+  uint64_t creator_frame;
+  void* context;
+  nat_queue_call_js_t call_js;
+  nat_queue_drop_t drop;
+  nat_queue_finalize_t finalize;
+  void* finalize_data;
+  napi_threadsafe_function tsfn;
+  size_t name_len;
+  char name[NAT_SITE_NAME_MAX + 1];
+
+  /* JS thread only. */
+  napi_ref resource_ref;  /* strong until finalize */
+  napi_ref has_ref_fn;    /* strong until finalize */
+  napi_async_context shared_ctx;
+  napi_ref shared_snap;   /* the creating frame's AsyncLocalStorage carrier */
+  nat__res_state_t* res;  /* NULL after finalize */
+
+  _Atomic uint64_t refs;
+  _Atomic int64_t threads; /* thread references not yet released */
+  _Atomic int closing;     /* released to zero, aborted or finalized */
+  _Atomic int gate;
+  _Atomic int tsfn_gone;
+};
+
+struct nat_task_s {
+  nat_queue_t* q;
+  uint64_t link_id;
+  uint64_t ready_id;
+  napi_async_context ctx; /* NULL: the queue's shared context */
+  napi_ref resource_ref;  /* the task's own resource (per-task context) */
+  napi_ref snap;          /* AsyncLocalStorage carrier (nat__ctx_capture) */
+  void* data;
+  _Atomic int state;
+};
+
+static int on_thread(const nat_queue_t* q) {
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, &q->thread);
+}
+
+static void queue_unref_mem(nat_queue_t* q) {
+  if (atomic_fetch_sub(&q->refs, 1) == 1) free(q);
+}
+
+/* Enters the gate; returns 0 when the threadsafe function may be used
+ * (call gate_leave after), -1 when it is gone. */
+static int gate_enter(nat_queue_t* q) {
+  atomic_fetch_add(&q->gate, 1);
+  if (atomic_load(&q->tsfn_gone)) {
+    atomic_fetch_sub(&q->gate, 1);
+    return -1;
+  }
+  return 0;
+}
+
+static void gate_leave(nat_queue_t* q) { atomic_fetch_sub(&q->gate, 1); }
+
+/* Frees a task's JS-side state. JS thread (or any thread when the task has
+ * none: native-thread links use the shared context). */
+static void task_free(nat_task_t* t) {
+  nat_queue_t* q = t->q;
+  /* A task with JS-side state was linked on the JS thread, and is freed
+   * there too (dispatch, or Node emptying the queue after finalize, while
+   * the napi_env still lives). task_cancel on another thread sends it
+   * there; only a ready that fails with NAT_ECLOSING on another thread
+   * leaves its context to the env being torn down. */
+  if ((t->ctx != NULL || t->resource_ref != NULL || t->snap != NULL) &&
+      on_thread(q)) {
+    if (t->ctx != NULL) napi_async_destroy(q->env, t->ctx);
+    if (t->resource_ref != NULL) napi_delete_reference(q->env, t->resource_ref);
+    nat__ctx_release(nat__env_current(), t->snap);
+  }
+  free(t);
+  queue_unref_mem(q);
+}
+
+static void task_abort(nat_task_t* t) {
+  nat_queue_t* q = t->q;
+  nat__emit(NAT_EV_ABORT, 0, t->link_id, t->ready_id, q->site, q->env_serial);
+  task_free(t);
+}
+
+/* ---- hasRef ------------------------------------------------------------- */
+
+static napi_value js_has_ref(napi_env env, napi_callback_info info) {
+  void* data = NULL;
+  napi_get_cb_info(env, info, NULL, NULL, NULL, &data);
+  nat__res_state_t* r = data;
+  napi_value v;
+  napi_get_boolean(env, r != NULL && r->refed, &v);
+  return v;
+}
+
+static void res_state_free(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* A resource object for async_hooks: { hasRef } sharing the queue's
+ * hasRef function. */
+static napi_status make_resource(napi_env env, napi_value has_ref,
+                                 napi_value* out) {
+  napi_status st = napi_create_object(env, out);
+  if (st != napi_ok) return st;
+  return napi_set_named_property(env, *out, "hasRef", has_ref);
+}
+
+/* ---- dispatch (JS thread) ----------------------------------------------- */
+
+typedef struct {
+  nat_queue_t* q;
+  napi_env env;
+  napi_value js_cb;
+  void* data;
+} dispatch_t;
+
+/* The user's part of a dispatch. */
+static void run_user(void* arg) {
+  dispatch_t* d = arg;
+  if (d->q->call_js != NULL) {
+    d->q->call_js(d->env, d->js_cb, d->q->context, d->data);
+  } else if (d->js_cb != NULL) {
+    napi_value undefined;
+    napi_get_undefined(d->env, &undefined);
+    napi_call_function(d->env, undefined, d->js_cb, 0, NULL, NULL);
+  }
+}
+
+static void queue_call_js(napi_env env, napi_value js_cb, void* context,
+                          void* data) {
+  nat_queue_t* q = context;
+  nat_task_t* t = data;
+  if (t == NULL) return;
+  if (atomic_load(&t->state) == TASK_CANCELLED) {
+    task_free(t); /* recorded as aborted by task_cancel */
+    return;
+  }
+  if (env == NULL) {
+    /* Node is emptying the queue (abort or teardown): the task never
+     * runs. */
+    if (q->drop != NULL) q->drop(q->context, t->data);
+    atomic_store(&t->state, TASK_DONE);
+    task_abort(t);
+    return;
+  }
+
+  nat__env_t* e = nat__env_current();
+  uint64_t exec = 0;
+  uint32_t depth = 0;
+  if (e != NULL && nat__frame_begin(e, q->site, t->ready_id, &exec) == 0)
+    depth = e->depth;
+
+  napi_value resource = NULL;
+  napi_callback_scope scope = NULL;
+  napi_async_context ctx = t->ctx != NULL ? t->ctx : q->shared_ctx;
+  if (t->resource_ref != NULL)
+    napi_get_reference_value(env, t->resource_ref, &resource);
+  else
+    napi_get_reference_value(env, q->resource_ref, &resource);
+  if (resource != NULL && ctx != NULL &&
+      napi_open_callback_scope(env, resource, ctx, &scope) != napi_ok)
+    scope = NULL;
+
+  dispatch_t d = {q, env, js_cb, t->data};
+  nat__ctx_run(e, t->snap != NULL ? t->snap : q->shared_snap, run_user, &d);
+
+  if (scope != NULL) napi_close_callback_scope(env, scope);
+  if (depth != 0) nat__frame_unwind(e, depth);
+  atomic_store(&t->state, TASK_DONE);
+  task_free(t);
+}
+
+/* The threadsafe function is finalized: last release, abort or teardown.
+ * JS thread. */
+static void tsfn_finalize(napi_env env, void* finalize_data, void* hint) {
+  (void)hint;
+  nat_queue_t* q = finalize_data;
+  atomic_store(&q->closing, 1);
+  atomic_store(&q->tsfn_gone, 1);
+  while (atomic_load(&q->gate) != 0) sched_yield();
+
+  if (q->res != NULL) q->res->refed = 0;
+  q->res = NULL;
+  if (q->shared_ctx != NULL) napi_async_destroy(env, q->shared_ctx);
+  q->shared_ctx = NULL;
+  nat__ctx_release(nat__env_current(), q->shared_snap);
+  q->shared_snap = NULL;
+  if (q->resource_ref != NULL) napi_delete_reference(env, q->resource_ref);
+  if (q->has_ref_fn != NULL) napi_delete_reference(env, q->has_ref_fn);
+  q->resource_ref = q->has_ref_fn = NULL;
+  if (q->finalize != NULL) q->finalize(env, q->finalize_data, q->context);
+  queue_unref_mem(q);
+}
+
+/* ---- the API table entries ---------------------------------------------- */
+
+/* The options this build knows: the size of version 1.0 of the struct. */
+#define NAT__QUEUE_OPTIONS_V1 \
+  (offsetof(nat_queue_options_t, finalize_data) + sizeof(void*))
+
+int nat__queue_create(napi_env env, const nat_queue_options_t* o,
+                      nat_queue_t** out) {
+  if (env == NULL || o == NULL || out == NULL) return NAT_EINVAL;
+  *out = NULL;
+  if (o->struct_size < NAT__QUEUE_OPTIONS_V1 || o->name == NULL ||
+      o->initial_thread_count == 0 || (o->func == NULL && o->call_js == NULL) ||
+      (o->flags & ~NAT_QUEUE_SHARED_CONTEXT) != 0)
+    return NAT_EINVAL;
+  nat__env_t* e = nat__env_current();
+  if (e == NULL || e->closing) return NAT_EWRONGTHREAD;
+
+  size_t len = strnlen(o->name, NAT_SITE_NAME_MAX + 1);
+  int32_t site = nat__site_intern(o->name, len);
+  if (site < 0) return site;
+
+  nat_queue_t* q = calloc(1, sizeof(*q));
+  nat__res_state_t* res = calloc(1, sizeof(*res));
+  if (q == NULL || res == NULL) {
+    free(q);
+    free(res);
+    return NAT_ENOMEM;
+  }
+  q->env = env;
+  q->thread = uv_thread_self();
+  q->site = (uint32_t)site;
+  q->env_serial = e->serial;
+  q->flags = o->flags;
+  q->creator_frame = nat__frame_current(e);
+  q->context = o->context;
+  q->call_js = o->call_js;
+  q->drop = o->drop;
+  q->finalize = o->finalize;
+  q->finalize_data = o->finalize_data;
+  memcpy(q->name, o->name, len);
+  q->name[len] = '\0';
+  q->name_len = len;
+
+  napi_handle_scope hs;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) {
+    free(q);
+    free(res);
+    return NAT_ENAPI;
+  }
+  int err = NAT_ENAPI;
+  napi_value has_ref, resource, name;
+  if (napi_create_function(env, "hasRef", NAPI_AUTO_LENGTH, js_has_ref, res,
+                           &has_ref) != napi_ok)
+    goto fail_res;
+  if (napi_add_finalizer(env, has_ref, res, res_state_free, NULL, NULL) !=
+      napi_ok)
+    goto fail_res;
+  /* From here `res` belongs to the function. */
+  q->res = res;
+  res = NULL;
+  if (make_resource(env, has_ref, &resource) != napi_ok ||
+      napi_create_string_utf8(env, o->name, len, &name) != napi_ok ||
+      napi_create_reference(env, has_ref, 1, &q->has_ref_fn) != napi_ok ||
+      napi_create_reference(env, resource, 1, &q->resource_ref) != napi_ok ||
+      napi_async_init(env, resource, name, &q->shared_ctx) != napi_ok)
+    goto fail;
+  q->shared_snap = nat__ctx_capture(e);
+  atomic_store(&q->refs, (uint64_t)o->initial_thread_count + 1);
+  atomic_store(&q->threads, (int64_t)o->initial_thread_count);
+  if (napi_create_threadsafe_function(
+          env, o->func, resource, name, o->max_queue_size,
+          o->initial_thread_count, q, tsfn_finalize, q, queue_call_js,
+          &q->tsfn) != napi_ok)
+    goto fail;
+  q->res->refed = 1;
+  napi_close_handle_scope(env, hs);
+  *out = q;
+  return 0;
+
+fail_res:
+  free(res);
+fail:
+  nat__ctx_release(e, q->shared_snap);
+  if (q->shared_ctx != NULL) napi_async_destroy(env, q->shared_ctx);
+  if (q->resource_ref != NULL) napi_delete_reference(env, q->resource_ref);
+  if (q->has_ref_fn != NULL) napi_delete_reference(env, q->has_ref_fn);
+  napi_close_handle_scope(env, hs);
+  free(q);
+  return err;
+}
+
+int nat__queue_link(nat_queue_t* q, nat_task_t** out) {
+  if (q == NULL || out == NULL) return NAT_EINVAL;
+  *out = NULL;
+  if (atomic_load(&q->closing)) return NAT_ECLOSING;
+  nat_task_t* t = calloc(1, sizeof(*t));
+  if (t == NULL) return NAT_ENOMEM;
+  t->q = q;
+  atomic_store_explicit(&t->state, TASK_LINKED, memory_order_relaxed);
+
+  uint64_t frame = q->creator_frame;
+  if (on_thread(q) && !atomic_load(&q->tsfn_gone)) {
+    nat__env_t* e = nat__env_current();
+    if (e != NULL) frame = nat__frame_current(e);
+    if ((q->flags & NAT_QUEUE_SHARED_CONTEXT) == 0) {
+      /* A resource object and an async context of the task's own, made in
+       * the linking frame: async_hooks sees it triggered by the requester,
+       * and AsyncLocalStorage (which keeps its store on the resource, or
+       * in the context frame captured here) gives the callback the
+       * requester's store. */
+      napi_env env = q->env;
+      napi_handle_scope hs;
+      napi_value has_ref, resource, name;
+      if (napi_open_handle_scope(env, &hs) == napi_ok) {
+        if (napi_get_reference_value(env, q->has_ref_fn, &has_ref) ==
+                napi_ok &&
+            make_resource(env, has_ref, &resource) == napi_ok &&
+            napi_create_string_utf8(env, q->name, q->name_len, &name) ==
+                napi_ok &&
+            napi_async_init(env, resource, name, &t->ctx) == napi_ok &&
+            napi_create_reference(env, resource, 1, &t->resource_ref) !=
+                napi_ok)
+          t->resource_ref = NULL;
+        t->snap = nat__ctx_capture(e);
+        napi_close_handle_scope(env, hs);
+      }
+    }
+  }
+  atomic_fetch_add(&q->refs, 1);
+  nat__mark_link(q->site, q->env_serial, frame, &t->link_id);
+  *out = t;
+  return 0;
+}
+
+int nat__queue_ready(nat_task_t* t, void* data,
+                     napi_threadsafe_function_call_mode mode) {
+  if (t == NULL) return NAT_EINVAL;
+  if (mode != napi_tsfn_blocking && mode != napi_tsfn_nonblocking)
+    return NAT_EINVAL;
+  int expected = TASK_LINKED;
+  if (!atomic_compare_exchange_strong(&t->state, &expected, TASK_READY))
+    return NAT_EALREADY;
+  nat_queue_t* q = t->q;
+
+  /* The ready is recorded after the enqueue succeeds (a full queue must
+   * not leave a ready that never happened) but stamped before it, so it
+   * sorts before the executionBegin the JS thread may record at once.
+   * The task may be freed by the dispatch as soon as it is enqueued:
+   * everything recorded is copied first. */
+  uint64_t exec = 0;
+  if (on_thread(q)) {
+    nat__env_t* e = nat__env_current();
+    if (e != NULL) exec = nat__frame_current(e);
+  }
+  uint64_t link_id = t->link_id, ready_id = 0, ts = 0;
+  if (nat__is_enabled()) {
+    ready_id = nat__id_next();
+    ts = nat__now_ns();
+  }
+  t->ready_id = ready_id;
+  t->data = data;
+
+  napi_status st = napi_closing;
+  if (gate_enter(q) == 0) {
+    st = napi_call_threadsafe_function(q->tsfn, t, mode);
+    gate_leave(q);
+  }
+  if (st == napi_ok) {
+    if (ready_id != 0)
+      nat__emit_at(ts, NAT_EV_READY, exec, link_id, ready_id, q->site,
+                   q->env_serial);
+    return 0;
+  }
+  if (st == napi_queue_full || st == napi_would_deadlock) {
+    t->ready_id = 0;
+    t->data = NULL;
+    atomic_store(&t->state, TASK_LINKED);
+    return NAT_EFULL;
+  }
+  /* Closing (or any other failure): the task will never run. */
+  t->ready_id = 0;
+  atomic_store(&t->state, TASK_DONE);
+  task_abort(t);
+  return st == napi_closing ? NAT_ECLOSING : NAT_ENAPI;
+}
+
+int nat__task_cancel(nat_task_t* t) {
+  if (t == NULL) return NAT_EINVAL;
+  int expected = TASK_LINKED;
+  if (!atomic_compare_exchange_strong(&t->state, &expected, TASK_DONE))
+    return NAT_EALREADY;
+  nat_queue_t* q = t->q;
+  if ((t->ctx != NULL || t->resource_ref != NULL || t->snap != NULL) &&
+      !on_thread(q)) {
+    /* Its async context must be destroyed on the JS thread: send it there
+     * through the queue, marked so that dispatch only frees it. */
+    nat__emit(NAT_EV_ABORT, 0, t->link_id, 0, q->site, q->env_serial);
+    atomic_store(&t->state, TASK_CANCELLED);
+    napi_status st = napi_closing;
+    if (gate_enter(q) == 0) {
+      st = napi_call_threadsafe_function(q->tsfn, t, napi_tsfn_blocking);
+      gate_leave(q);
+    }
+    if (st != napi_ok) task_free(t);
+    return 0;
+  }
+  task_abort(t);
+  return 0;
+}
+
+int nat__task_ids(const nat_task_t* t, nat_id_t* link_id, nat_id_t* ready_id) {
+  if (t == NULL) return NAT_EINVAL;
+  if (link_id != NULL) *link_id = t->link_id;
+  if (ready_id != NULL) *ready_id = t->ready_id;
+  return 0;
+}
+
+int nat__queue_acquire(nat_queue_t* q) {
+  if (q == NULL) return NAT_EINVAL;
+  if (atomic_load(&q->closing) || gate_enter(q) != 0) return NAT_ECLOSING;
+  napi_status st = napi_acquire_threadsafe_function(q->tsfn);
+  gate_leave(q);
+  if (st != napi_ok) return st == napi_closing ? NAT_ECLOSING : NAT_ENAPI;
+  atomic_fetch_add(&q->threads, 1);
+  atomic_fetch_add(&q->refs, 1);
+  return 0;
+}
+
+static int queue_release_mode(nat_queue_t* q,
+                              napi_threadsafe_function_release_mode mode) {
+  if (q == NULL) return NAT_EINVAL;
+  if (atomic_fetch_sub(&q->threads, 1) <= 0) {
+    /* More releases than references: refuse, the count stays. */
+    atomic_fetch_add(&q->threads, 1);
+    return NAT_EINVAL;
+  }
+  if (mode == napi_tsfn_abort || atomic_load(&q->threads) == 0)
+    atomic_store(&q->closing, 1);
+  if (gate_enter(q) == 0) {
+    napi_release_threadsafe_function(q->tsfn, mode);
+    gate_leave(q);
+  }
+  /* After teardown the reference is still given back. */
+  queue_unref_mem(q);
+  return 0;
+}
+
+int nat__queue_release(nat_queue_t* q) {
+  return queue_release_mode(q, napi_tsfn_release);
+}
+
+int nat__queue_abort(nat_queue_t* q) {
+  return queue_release_mode(q, napi_tsfn_abort);
+}
+
+static int queue_set_ref(napi_env env, nat_queue_t* q, int ref) {
+  if (env == NULL || q == NULL) return NAT_EINVAL;
+  if (!on_thread(q) || env != q->env) return NAT_EWRONGTHREAD;
+  if (atomic_load(&q->tsfn_gone)) return NAT_ECLOSING;
+  napi_status st = ref ? napi_ref_threadsafe_function(env, q->tsfn)
+                       : napi_unref_threadsafe_function(env, q->tsfn);
+  if (st != napi_ok) return NAT_ENAPI;
+  if (q->res != NULL) q->res->refed = ref;
+  return 0;
+}
+
+int nat__queue_ref(napi_env env, nat_queue_t* q) {
+  return queue_set_ref(env, q, 1);
+}
+
+int nat__queue_unref(napi_env env, nat_queue_t* q) {
+  return queue_set_ref(env, q, 0);
+}

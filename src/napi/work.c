@@ -1,0 +1,220 @@
+/*
+ * Tracked async work: napi_create_async_work with one link per queued run
+ * (in the frame that queued it), one ready when execute returns on the
+ * libuv pool, and one execution frame around complete, which runs in the
+ * async context of the frame that queued the run.
+ *
+ * Threads: everything on the JS thread of the env that created the work,
+ * except work_execute (a pool thread), which touches only `ready_id` and
+ * `state` (atomics) and the core's rings.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nat_napi.h"
+
+enum { WORK_IDLE = 0, WORK_QUEUED = 1, WORK_RUNNING = 2, WORK_DONE = 3 };
+
+struct nat_work_s {
+  napi_env env;
+  uv_thread_t thread;
+  uint32_t site;
+  uint32_t env_serial;
+  nat_work_execute_t execute;
+  nat_work_complete_t complete;
+  void* data;
+  napi_async_work work;
+  size_t name_len;
+  char name[NAT_SITE_NAME_MAX + 1];
+
+  /* One run at a time. link_id, ctx and resource_ref are set by work_queue
+   * before napi_queue_async_work and read by complete (JS thread). */
+  uint64_t link_id;
+  napi_async_context ctx;
+  napi_ref resource_ref;
+  napi_ref snap; /* AsyncLocalStorage carrier (nat__ctx_capture) */
+  _Atomic uint64_t ready_id; /* written on the pool, read by complete */
+  _Atomic int state;
+};
+
+static int on_thread(const nat_work_t* w) {
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, &w->thread);
+}
+
+/* Pool thread. */
+static void work_execute(napi_env env, void* data) {
+  (void)env;
+  nat_work_t* w = data;
+  atomic_store(&w->state, WORK_RUNNING);
+  if (w->execute != NULL) w->execute(w->data);
+  uint64_t ready_id = 0;
+  nat__mark_ready(w->site, w->env_serial, 0, w->link_id, &ready_id);
+  atomic_store(&w->ready_id, ready_id);
+}
+
+static void run_end(nat_work_t* w) {
+  if (w->ctx != NULL) napi_async_destroy(w->env, w->ctx);
+  if (w->resource_ref != NULL) napi_delete_reference(w->env, w->resource_ref);
+  nat__ctx_release(nat__env_current(), w->snap);
+  w->ctx = NULL;
+  w->resource_ref = NULL;
+  w->snap = NULL;
+}
+
+typedef struct {
+  nat_work_t* w;
+  napi_env env;
+  napi_status status;
+} complete_t;
+
+static void run_user(void* arg) {
+  complete_t* c = arg;
+  if (c->w->complete != NULL) c->w->complete(c->env, c->status, c->w->data);
+}
+
+/* JS thread. */
+static void work_complete(napi_env env, napi_status status, void* data) {
+  nat_work_t* w = data;
+  int cancelled = status == napi_cancelled;
+  atomic_store(&w->state, WORK_DONE);
+
+  nat__env_t* e = nat__env_current();
+  uint64_t exec = 0;
+  uint32_t depth = 0;
+  if (cancelled) {
+    nat__emit(NAT_EV_ABORT, 0, w->link_id, 0, w->site, w->env_serial);
+  } else if (e != NULL &&
+             nat__frame_begin(e, w->site, atomic_load(&w->ready_id), &exec) ==
+                 0) {
+    depth = e->depth;
+  }
+
+  napi_value resource = NULL;
+  napi_callback_scope scope = NULL;
+  if (w->resource_ref != NULL &&
+      napi_get_reference_value(env, w->resource_ref, &resource) == napi_ok &&
+      w->ctx != NULL &&
+      napi_open_callback_scope(env, resource, w->ctx, &scope) != napi_ok)
+    scope = NULL;
+  /* The run is over before the callback: complete may queue it again. */
+  napi_async_context ctx = w->ctx;
+  napi_ref ref = w->resource_ref;
+  napi_ref snap = w->snap;
+  w->ctx = NULL;
+  w->resource_ref = NULL;
+  w->snap = NULL;
+  atomic_store(&w->state, WORK_IDLE);
+  /* complete may delete the work: w is not touched after this call. */
+  complete_t c = {w, env, status};
+  nat__ctx_run(e, snap, run_user, &c);
+  if (scope != NULL) napi_close_callback_scope(env, scope);
+  if (depth != 0) nat__frame_unwind(e, depth);
+  if (ctx != NULL) napi_async_destroy(env, ctx);
+  if (ref != NULL) napi_delete_reference(env, ref);
+  nat__ctx_release(e, snap);
+}
+
+#define NAT__WORK_OPTIONS_V1 \
+  (offsetof(nat_work_options_t, data) + sizeof(void*))
+
+int nat__work_create(napi_env env, const nat_work_options_t* o,
+                     nat_work_t** out) {
+  if (env == NULL || o == NULL || out == NULL) return NAT_EINVAL;
+  *out = NULL;
+  if (o->struct_size < NAT__WORK_OPTIONS_V1 || o->name == NULL ||
+      o->execute == NULL)
+    return NAT_EINVAL;
+  nat__env_t* e = nat__env_current();
+  if (e == NULL || e->closing) return NAT_EWRONGTHREAD;
+  size_t len = strnlen(o->name, NAT_SITE_NAME_MAX + 1);
+  int32_t site = nat__site_intern(o->name, len);
+  if (site < 0) return site;
+
+  nat_work_t* w = calloc(1, sizeof(*w));
+  if (w == NULL) return NAT_ENOMEM;
+  w->env = env;
+  w->thread = uv_thread_self();
+  w->site = (uint32_t)site;
+  w->env_serial = e->serial;
+  w->execute = o->execute;
+  w->complete = o->complete;
+  w->data = o->data;
+  memcpy(w->name, o->name, len);
+  w->name[len] = '\0';
+  w->name_len = len;
+
+  napi_handle_scope hs;
+  napi_value name;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) {
+    free(w);
+    return NAT_ENAPI;
+  }
+  napi_status st = napi_create_string_utf8(env, w->name, len, &name);
+  if (st == napi_ok)
+    st = napi_create_async_work(env, NULL, name, work_execute, work_complete,
+                                w, &w->work);
+  napi_close_handle_scope(env, hs);
+  if (st != napi_ok) {
+    free(w);
+    return NAT_ENAPI;
+  }
+  *out = w;
+  return 0;
+}
+
+int nat__work_queue(nat_work_t* w) {
+  if (w == NULL) return NAT_EINVAL;
+  if (!on_thread(w)) return NAT_EWRONGTHREAD;
+  if (atomic_load(&w->state) != WORK_IDLE) return NAT_EALREADY;
+  nat__env_t* e = nat__env_current();
+  if (e == NULL || e->closing) return NAT_ECLOSING;
+
+  napi_env env = w->env;
+  napi_handle_scope hs;
+  napi_value resource, name;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return NAT_ENAPI;
+  int err = NAT_ENAPI;
+  if (napi_create_object(env, &resource) == napi_ok &&
+      napi_create_string_utf8(env, w->name, w->name_len, &name) == napi_ok &&
+      napi_async_init(env, resource, name, &w->ctx) == napi_ok) {
+    if (napi_create_reference(env, resource, 1, &w->resource_ref) == napi_ok)
+      err = 0;
+    else
+      run_end(w);
+  }
+  napi_close_handle_scope(env, hs);
+  if (err != 0) return err;
+
+  w->snap = nat__ctx_capture(e);
+  nat__mark_link(w->site, w->env_serial, nat__frame_current(e), &w->link_id);
+  atomic_store(&w->ready_id, 0);
+  atomic_store(&w->state, WORK_QUEUED);
+  if (napi_queue_async_work(env, w->work) != napi_ok) {
+    atomic_store(&w->state, WORK_IDLE);
+    nat__emit(NAT_EV_ABORT, 0, w->link_id, 0, w->site, w->env_serial);
+    run_end(w);
+    return NAT_ENAPI;
+  }
+  return 0;
+}
+
+int nat__work_cancel(nat_work_t* w) {
+  if (w == NULL) return NAT_EINVAL;
+  if (!on_thread(w)) return NAT_EWRONGTHREAD;
+  int st = atomic_load(&w->state);
+  if (st == WORK_IDLE) return NAT_EALREADY;
+  if (st != WORK_QUEUED) return NAT_EBUSY;
+  if (napi_cancel_async_work(w->env, w->work) != napi_ok) return NAT_EBUSY;
+  return 0;
+}
+
+int nat__work_delete(nat_work_t* w) {
+  if (w == NULL) return NAT_EINVAL;
+  if (!on_thread(w)) return NAT_EWRONGTHREAD;
+  if (atomic_load(&w->state) != WORK_IDLE) return NAT_EBUSY;
+  napi_delete_async_work(w->env, w->work);
+  run_end(w);
+  free(w);
+  return 0;
+}
