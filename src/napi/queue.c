@@ -70,7 +70,9 @@ struct nat_queue_s {
 
   _Atomic uint64_t refs;
   _Atomic int64_t threads; /* thread references not yet released */
-  _Atomic int closing;     /* released to zero, aborted or finalized */
+  _Atomic int closing;     /* released to zero, aborted or finalized: no
+                              more links */
+  _Atomic int aborted;     /* aborted or finalized: no more readies */
   _Atomic int gate;
   _Atomic int tsfn_gone;
 };
@@ -230,6 +232,7 @@ static void tsfn_finalize(napi_env env, void* finalize_data, void* hint) {
   (void)hint;
   nat_queue_t* q = finalize_data;
   atomic_store(&q->closing, 1);
+  atomic_store(&q->aborted, 1);
   atomic_store(&q->tsfn_gone, 1);
   while (atomic_load(&q->gate) != 0) sched_yield();
 
@@ -409,9 +412,12 @@ int nat__queue_ready(nat_task_t* t, void* data,
   t->data = data;
 
   napi_status st = napi_closing;
-  if (gate_enter(q) == 0) {
+  if (!atomic_load(&q->aborted) && gate_enter(q) == 0) {
     st = napi_call_threadsafe_function(q->tsfn, t, mode);
     gate_leave(q);
+    /* Node answers napi_invalid_arg for a closing queue whose thread
+     * count is spent. */
+    if (st == napi_invalid_arg && atomic_load(&q->closing)) st = napi_closing;
   }
   if (st == napi_ok) {
     if (ready_id != 0)
@@ -482,6 +488,7 @@ static int queue_release_mode(nat_queue_t* q,
     atomic_fetch_add(&q->threads, 1);
     return NAT_EINVAL;
   }
+  if (mode == napi_tsfn_abort) atomic_store(&q->aborted, 1);
   if (mode == napi_tsfn_abort || atomic_load(&q->threads) == 0)
     atomic_store(&q->closing, 1);
   if (gate_enter(q) == 0) {
@@ -504,7 +511,7 @@ int nat__queue_abort(nat_queue_t* q) {
 static int queue_set_ref(napi_env env, nat_queue_t* q, int ref) {
   if (env == NULL || q == NULL) return NAT_EINVAL;
   if (!on_thread(q) || env != q->env) return NAT_EWRONGTHREAD;
-  if (atomic_load(&q->tsfn_gone)) return NAT_ECLOSING;
+  if (atomic_load(&q->closing)) return NAT_ECLOSING;
   napi_status st = ref ? napi_ref_threadsafe_function(env, q->tsfn)
                        : napi_unref_threadsafe_function(env, q->tsfn);
   if (st != napi_ok) return NAT_ENAPI;

@@ -18,3 +18,34 @@ function runFresh (code, { args = [], env = {} } = {}) {
 }
 
 module.exports = { root, runFresh }
+
+// The consumer fixture (test/fixtures/consumer), built with node-gyp the
+// first time and whenever its source or the public header is newer than
+// the binary. Load napi-async-trace first: the fixture imports its table.
+const fs = require('node:fs')
+const fixture = path.join(root, 'test', 'fixtures', 'consumer')
+const consumerPath = path.join(fixture, 'build', 'Release', 'consumer.node')
+
+function buildConsumer () {
+  const inputs = [path.join(fixture, 'consumer.c'), path.join(fixture, 'binding.gyp'),
+    path.join(root, 'include', 'napi_async_trace.h'), path.join(root, 'include', 'napi_async_trace_defs.h')]
+  const built = fs.existsSync(consumerPath) ? fs.statSync(consumerPath).mtimeMs : 0
+  if (inputs.every((f) => fs.statSync(f).mtimeMs < built)) return consumerPath
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.js'), '--dir', fixture],
+    { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`building the consumer fixture failed:\n${r.stdout}\n${r.stderr}`)
+  return consumerPath
+}
+
+function loadConsumer () {
+  require(root)
+  return require(buildConsumer())
+}
+
+// Resolves after `ms` milliseconds.
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+module.exports.buildConsumer = buildConsumer
+module.exports.loadConsumer = loadConsumer
+module.exports.consumerPath = consumerPath
+module.exports.sleep = sleep
