@@ -203,7 +203,10 @@ typedef struct nat_api_s {
    *   NAT_EFULL (non-blocking, queue full: nothing recorded, the task may
    *   be made ready again), NAT_ECLOSING (the queue is closing: the task is
    *   aborted and freed, `drop` is not called, data stays the caller's),
-   *   NAT_EALREADY (the task was made ready or cancelled before).
+   *   NAT_EALREADY (the task was made ready or cancelled before). A
+   *   blocking ready waits while the queue is full, except on the JS
+   *   thread, where it would deadlock: there it returns NAT_EFULL. Abort
+   *   and teardown wake every blocked caller (NAT_ECLOSING).
    * task_cancel: any thread. A linked task that will never be made ready:
    *   records `abort` and frees it. NAT_EALREADY if it was made ready.
    * queue_acquire / queue_release: any thread, as tsfn. A thread that

@@ -75,6 +75,16 @@ struct nat_queue_s {
   _Atomic int aborted;     /* aborted or finalized: no more readies */
   _Atomic int gate;
   _Atomic int tsfn_gone;
+
+  /* Blocking readies wait here, not in napi_call_threadsafe_function: on
+   * abort Node wakes only one of several blocked callers (a cond signal,
+   * not a broadcast), which deadlocks a teardown that joins its producer
+   * threads. Dispatch bumps `dispatched` (a slot was freed) and wakes the
+   * waiters; abort and finalize wake them for good. */
+  uv_mutex_t wait_mu;
+  uv_cond_t wait_cv;
+  _Atomic int waiters;
+  _Atomic uint64_t dispatched;
 };
 
 struct nat_task_s {
@@ -94,7 +104,23 @@ static int on_thread(const nat_queue_t* q) {
 }
 
 static void queue_unref_mem(nat_queue_t* q) {
-  if (atomic_fetch_sub(&q->refs, 1) == 1) free(q);
+  if (atomic_fetch_sub(&q->refs, 1) == 1) {
+    uv_cond_destroy(&q->wait_cv);
+    uv_mutex_destroy(&q->wait_mu);
+    free(q);
+  }
+}
+
+/* A slot was freed, or the queue is aborting: wake blocked readies. The
+ * dispatched bump and the waiters load are sequentially consistent, and
+ * a waiter counts itself before it re-checks `dispatched` under the lock,
+ * so a wake-up is never lost. Any thread. */
+static void wake_waiters(nat_queue_t* q) {
+  atomic_fetch_add(&q->dispatched, 1);
+  if (atomic_load(&q->waiters) == 0) return;
+  uv_mutex_lock(&q->wait_mu);
+  uv_cond_broadcast(&q->wait_cv);
+  uv_mutex_unlock(&q->wait_mu);
 }
 
 /* Enters the gate; returns 0 when the threadsafe function may be used
@@ -187,6 +213,7 @@ static void queue_call_js(napi_env env, napi_value js_cb, void* context,
   nat_queue_t* q = context;
   nat_task_t* t = data;
   if (t == NULL) return;
+  wake_waiters(q); /* Node popped this item: its slot is free */
   if (atomic_load(&t->state) == TASK_CANCELLED) {
     task_free(t); /* recorded as aborted by task_cancel */
     return;
@@ -234,6 +261,7 @@ static void tsfn_finalize(napi_env env, void* finalize_data, void* hint) {
   atomic_store(&q->closing, 1);
   atomic_store(&q->aborted, 1);
   atomic_store(&q->tsfn_gone, 1);
+  wake_waiters(q);
   while (atomic_load(&q->gate) != 0) sched_yield();
 
   if (q->res != NULL) q->res->refed = 0;
@@ -277,6 +305,17 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
     free(res);
     return NAT_ENOMEM;
   }
+  if (uv_mutex_init(&q->wait_mu) != 0) {
+    free(q);
+    free(res);
+    return NAT_ENOMEM;
+  }
+  if (uv_cond_init(&q->wait_cv) != 0) {
+    uv_mutex_destroy(&q->wait_mu);
+    free(q);
+    free(res);
+    return NAT_ENOMEM;
+  }
   q->env = env;
   q->thread = uv_thread_self();
   q->site = (uint32_t)site;
@@ -294,6 +333,8 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
 
   napi_handle_scope hs;
   if (napi_open_handle_scope(env, &hs) != napi_ok) {
+    uv_cond_destroy(&q->wait_cv);
+    uv_mutex_destroy(&q->wait_mu);
     free(q);
     free(res);
     return NAT_ENAPI;
@@ -336,6 +377,8 @@ fail:
   if (q->resource_ref != NULL) napi_delete_reference(env, q->resource_ref);
   if (q->has_ref_fn != NULL) napi_delete_reference(env, q->has_ref_fn);
   napi_close_handle_scope(env, hs);
+  uv_cond_destroy(&q->wait_cv);
+  uv_mutex_destroy(&q->wait_mu);
   free(q);
   return err;
 }
@@ -383,6 +426,30 @@ int nat__queue_link(nat_queue_t* q, nat_task_t** out) {
   return 0;
 }
 
+/* Hands t to the threadsafe function, never blocking inside Node; with
+ * `block`, waits on the queue's own condition while it is full. */
+static napi_status enqueue(nat_queue_t* q, nat_task_t* t, int block) {
+  for (;;) {
+    uint64_t seen = atomic_load(&q->dispatched);
+    napi_status st = napi_closing;
+    if (!atomic_load(&q->aborted) && gate_enter(q) == 0) {
+      st = napi_call_threadsafe_function(q->tsfn, t, napi_tsfn_nonblocking);
+      gate_leave(q);
+      /* Node answers napi_invalid_arg for a closing queue whose thread
+       * count is spent. */
+      if (st == napi_invalid_arg && atomic_load(&q->closing))
+        st = napi_closing;
+    }
+    if (st != napi_queue_full || !block) return st;
+    uv_mutex_lock(&q->wait_mu);
+    atomic_fetch_add(&q->waiters, 1);
+    while (atomic_load(&q->dispatched) == seen && !atomic_load(&q->aborted))
+      uv_cond_wait(&q->wait_cv, &q->wait_mu);
+    atomic_fetch_sub(&q->waiters, 1);
+    uv_mutex_unlock(&q->wait_mu);
+  }
+}
+
 int nat__queue_ready(nat_task_t* t, void* data,
                      napi_threadsafe_function_call_mode mode) {
   if (t == NULL) return NAT_EINVAL;
@@ -411,14 +478,7 @@ int nat__queue_ready(nat_task_t* t, void* data,
   t->ready_id = ready_id;
   t->data = data;
 
-  napi_status st = napi_closing;
-  if (!atomic_load(&q->aborted) && gate_enter(q) == 0) {
-    st = napi_call_threadsafe_function(q->tsfn, t, mode);
-    gate_leave(q);
-    /* Node answers napi_invalid_arg for a closing queue whose thread
-     * count is spent. */
-    if (st == napi_invalid_arg && atomic_load(&q->closing)) st = napi_closing;
-  }
+  napi_status st = enqueue(q, t, mode == napi_tsfn_blocking && !on_thread(q));
   if (st == napi_ok) {
     if (ready_id != 0)
       nat__emit_at(ts, NAT_EV_READY, exec, link_id, ready_id, q->site,
@@ -450,12 +510,7 @@ int nat__task_cancel(nat_task_t* t) {
      * through the queue, marked so that dispatch only frees it. */
     nat__emit(NAT_EV_ABORT, 0, t->link_id, 0, q->site, q->env_serial);
     atomic_store(&t->state, TASK_CANCELLED);
-    napi_status st = napi_closing;
-    if (gate_enter(q) == 0) {
-      st = napi_call_threadsafe_function(q->tsfn, t, napi_tsfn_blocking);
-      gate_leave(q);
-    }
-    if (st != napi_ok) task_free(t);
+    if (enqueue(q, t, 1) != napi_ok) task_free(t);
     return 0;
   }
   task_abort(t);
@@ -488,7 +543,10 @@ static int queue_release_mode(nat_queue_t* q,
     atomic_fetch_add(&q->threads, 1);
     return NAT_EINVAL;
   }
-  if (mode == napi_tsfn_abort) atomic_store(&q->aborted, 1);
+  if (mode == napi_tsfn_abort) {
+    atomic_store(&q->aborted, 1);
+    wake_waiters(q);
+  }
   if (mode == napi_tsfn_abort || atomic_load(&q->threads) == 0)
     atomic_store(&q->closing, 1);
   if (gate_enter(q) == 0) {

@@ -76,3 +76,47 @@ test('50 workers terminated while recording: no crash, every record accounted fo
   assert.equal(s1.dropped - s0.dropped, lost, 'every drop was reported as lost')
   assert.ok(s1.threads <= s0.threads + 1, `rings of exited threads are released (${s1.threads})`)
 })
+
+test('50 Workers terminated with native tasks in flight: no crash, counts consistent', async () => {
+  const { consumerPath, buildConsumer } = require('./helpers')
+  buildConsumer()
+  nat.enable({ capacity: 1 << 16 })
+  nat.drain()
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const nat = require(workerData.root)
+    const c = require(workerData.consumer)
+    const q = c.createQueue('test:teardown', () => {}, { poolThreads: 2, maxQueueSize: 8 })
+    for (let i = 0; i < 500; i++) c.submit(q, i, i % 50 === 0 ? 1000 : 0)
+    parentPort.postMessage('started')
+    setInterval(() => {}, 1000)
+  `
+  const events = []
+  const take = () => { for (const e of nat.drain()) if (e.site === 'test:teardown' || e.event === 'lost') events.push(e) }
+  for (let i = 0; i < 50; i++) {
+    const w = new Worker(code, { eval: true, workerData: { root, consumer: consumerPath } })
+    await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+    await new Promise((resolve) => setTimeout(resolve, i % 5))
+    await w.terminate()
+    take()
+  }
+  take()
+  assert.equal(events.filter((e) => e.event === 'lost').length, 0, 'nothing dropped')
+  const links = new Set(events.filter((e) => e.event === 'link').map((e) => e.linkID))
+  const readies = new Map(events.filter((e) => e.event === 'ready').map((e) => [e.readyID, e.linkID]))
+  const begins = events.filter((e) => e.event === 'executionBegin')
+  const ends = new Set(events.filter((e) => e.event === 'executionEnd').map((e) => e.executeID))
+  const aborts = events.filter((e) => e.event === 'abort')
+  assert.equal(links.size, 50 * 500, 'every submit was linked')
+  for (const [, link] of readies) assert.ok(links.has(link), 'each ready names a link')
+  for (const b of begins) assert.ok(readies.has(b.readyID), 'each frame names a ready')
+  for (const b of begins) assert.ok(ends.has(b.executeID), 'each frame that began ended')
+  for (const a of aborts) assert.ok(links.has(a.linkID), 'each abort names a link')
+  // Every task ran, was aborted, or is visibly pending (linked, never ready).
+  const ran = new Set(begins.map((b) => readies.get(b.readyID)))
+  const aborted = new Set(aborts.map((a) => a.linkID))
+  let neither = 0
+  for (const l of links) if (!ran.has(l) && !aborted.has(l)) neither++
+  assert.equal(ran.size + aborted.size + neither, links.size)
+  assert.ok(aborted.size > 0, 'terminations caught tasks in flight')
+})
