@@ -131,14 +131,18 @@ static napi_value js_enable(napi_env env, napi_callback_info info) {
   return r;
 }
 
-static napi_value js_root_end(napi_env env, napi_callback_info info) {
-  (void)info;
-  nat__env_t* e = env_state(env);
-  if (e == NULL) return NULL;
+/* Closes the root frame 0 opened by enable, if it is still open. */
+static void root_close(nat__env_t* e) {
   if (e->root_open) {
     e->root_open = 0;
     nat__emit(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
   }
+}
+
+static napi_value js_root_end(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e != NULL) root_close(e);
   return NULL;
 }
 
@@ -146,10 +150,7 @@ static napi_value js_disable(napi_env env, napi_callback_info info) {
   (void)info;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
-  if (e->root_open) {
-    e->root_open = 0;
-    nat__emit(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
-  }
+  root_close(e);
   nat__disable();
   return NULL;
 }

@@ -4,7 +4,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { root, runFresh } = require('./helpers')
+const { root, runFresh, SEED_OUTPUT } = require('./helpers')
 
 const nat = require(root)
 
@@ -149,19 +149,7 @@ test('the seed example prints exactly the sequence of DESIGN.md section 2', () =
   `
   const r = runFresh(code)
   assert.equal(r.status, 0, r.stderr)
-  assert.equal(r.stdout, [
-    '{ "event": "executionBegin", "executeID": 0 }',
-    '{ "event": "link", "executeID": 0, "linkID": 1 }',
-    '{ "event": "link", "executeID": 0, "linkID": 2 }',
-    '{ "event": "executionEnd", "executeID": 0 }',
-    '{ "event": "ready", "executeID": 0, "linkID": 1, "readyID": 3 }',
-    '{ "event": "executionBegin", "executeID": 4, "readyID": 3 }',
-    '{ "event": "ready", "executeID": 4, "linkID": 2, "readyID": 5 }',
-    '{ "event": "executionEnd", "executeID": 4 }',
-    '{ "event": "executionBegin", "executeID": 6, "readyID": 5 }',
-    '{ "event": "executionEnd", "executeID": 6 }',
-    ''
-  ].join('\n'))
+  assert.equal(r.stdout, SEED_OUTPUT)
 })
 
 test('toJSON gives the seed format and toObjects every field', () => {

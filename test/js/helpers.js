@@ -17,7 +17,22 @@ function runFresh (code, { args = [], env = {} } = {}) {
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
 }
 
-module.exports = { root, runFresh }
+// The seed example's event sequence, DESIGN.md section 2, as printed.
+const SEED_OUTPUT = [
+  '{ "event": "executionBegin", "executeID": 0 }',
+  '{ "event": "link", "executeID": 0, "linkID": 1 }',
+  '{ "event": "link", "executeID": 0, "linkID": 2 }',
+  '{ "event": "executionEnd", "executeID": 0 }',
+  '{ "event": "ready", "executeID": 0, "linkID": 1, "readyID": 3 }',
+  '{ "event": "executionBegin", "executeID": 4, "readyID": 3 }',
+  '{ "event": "ready", "executeID": 4, "linkID": 2, "readyID": 5 }',
+  '{ "event": "executionEnd", "executeID": 4 }',
+  '{ "event": "executionBegin", "executeID": 6, "readyID": 5 }',
+  '{ "event": "executionEnd", "executeID": 6 }',
+  ''
+].join('\n')
+
+module.exports = { root, runFresh, SEED_OUTPUT }
 
 // The consumer fixture (test/fixtures/consumer), built with node-gyp the
 // first time and whenever its source or the public header is newer than
