@@ -369,3 +369,18 @@ test('bad input and wrong threads get documented codes, never a crash', async ()
   c.release(q)
   assert.throws(() => c.link(q), { code: 'ECLOSING' }, 'link after release')
 })
+
+test('process.exit with tasks queued and pool threads still making them ready', () => {
+  for (let i = 0; i < 5; i++) {
+    const r = runFresh(`
+      const nat = require('napi-async-trace')
+      const c = require(${JSON.stringify(consumerPath)})
+      nat.enable()
+      const q = c.createQueue('test:exit', () => {}, { poolThreads: 4, maxQueueSize: 4 })
+      for (let i = 0; i < 2000; i++) c.submit(q, i, 0)
+      setTimeout(() => process.exit(7), ${i})
+    `)
+    assert.equal(r.signal, null, r.stderr)
+    assert.equal(r.status, 7, r.stderr)
+  }
+})
