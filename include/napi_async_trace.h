@@ -208,15 +208,24 @@ typedef struct nat_api_s {
    *   thread, where it would deadlock: there it returns NAT_EFULL. Abort
    *   and teardown wake every blocked caller (NAT_ECLOSING).
    * task_cancel: any thread. A linked task that will never be made ready:
-   *   records `abort` and frees it. NAT_EALREADY if it was made ready.
+   *   records `abort` and frees it. NAT_EALREADY if it was made ready and
+   *   is still queued.
+   *   Task handles, like a tsfn's data, are consumed: a task is freed once
+   *   it has run, was dropped, was cancelled, or its ready failed with
+   *   NAT_ECLOSING. NAT_EALREADY is reported only while the task is still
+   *   alive (made ready, not yet dispatched); using a consumed task is
+   *   undefined. The queue handle is valid until `finalize` has run.
    * queue_acquire / queue_release: any thread, as tsfn. A thread that
    *   acquired must release; after the last release the queue finalizes.
-   * queue_abort: any thread holding a reference. As release with
-   *   napi_tsfn_abort: tasks still queued are dropped (an `abort` event
-   *   each, `drop` called); later links and readies fail with NAT_ECLOSING.
+   * queue_abort: any thread. As release with napi_tsfn_abort: tasks still
+   *   queued are dropped (an `abort` event each, `drop` called, all before
+   *   `finalize`); later links and readies fail with NAT_ECLOSING, and
+   *   blocked readies wake. Called without a reference of the caller's own
+   *   (an env cleanup hook after its thread released), it closes the queue
+   *   the same way and gives back nothing.
    * queue_ref / queue_unref: JS thread, as napi_ref/unref_threadsafe_function.
-   * task_ids: any thread that owns the task. Its link ID and (0 until
-   *   ready) ready ID.
+   * task_ids: any thread that owns the task (before a successful ready).
+   *   Its link ID, and its ready ID (0 until ready).
    */
   int (*queue_create)(napi_env env, const nat_queue_options_t* options,
                       nat_queue_t** queue);

@@ -85,6 +85,13 @@ struct nat_queue_s {
   uv_cond_t wait_cv;
   _Atomic int waiters;
   _Atomic uint64_t dispatched;
+
+  /* Tasks handed to Node and not yet through call_js. On Node 20 and 22,
+   * Node empties the queue (call_js with env == NULL) after finalize_cb,
+   * so the user's finalize waits for this to reach 0: `drop` never runs
+   * after `finalize`. */
+  _Atomic int64_t in_node;
+  int finalize_pending; /* JS thread */
 };
 
 struct nat_task_s {
@@ -208,12 +215,23 @@ static void run_user(void* arg) {
   }
 }
 
+static void queue_call_js_task(napi_env env, napi_value js_cb, nat_queue_t* q,
+                               nat_task_t* t);
+static void user_finalize(nat_queue_t* q);
+
 static void queue_call_js(napi_env env, napi_value js_cb, void* context,
                           void* data) {
   nat_queue_t* q = context;
   nat_task_t* t = data;
   if (t == NULL) return;
   wake_waiters(q); /* Node popped this item: its slot is free */
+  queue_call_js_task(env, js_cb, q, t);
+  if (atomic_fetch_sub(&q->in_node, 1) == 1 && q->finalize_pending)
+    user_finalize(q);
+}
+
+static void queue_call_js_task(napi_env env, napi_value js_cb, nat_queue_t* q,
+                               nat_task_t* t) {
   if (atomic_load(&t->state) == TASK_CANCELLED) {
     task_free(t); /* recorded as aborted by task_cancel */
     return;
@@ -273,7 +291,18 @@ static void tsfn_finalize(napi_env env, void* finalize_data, void* hint) {
   if (q->resource_ref != NULL) napi_delete_reference(env, q->resource_ref);
   if (q->has_ref_fn != NULL) napi_delete_reference(env, q->has_ref_fn);
   q->resource_ref = q->has_ref_fn = NULL;
-  if (q->finalize != NULL) q->finalize(env, q->finalize_data, q->context);
+  if (atomic_load(&q->in_node) == 0)
+    user_finalize(q);
+  else
+    q->finalize_pending = 1; /* the last call_js will */
+}
+
+/* The user's finalize, once the queue is finalized and Node holds none of
+ * its tasks; drops the threadsafe function's reference. JS thread. q->env
+ * is still valid: Node keeps it for the threadsafe function. */
+static void user_finalize(nat_queue_t* q) {
+  q->finalize_pending = 0;
+  if (q->finalize != NULL) q->finalize(q->env, q->finalize_data, q->context);
   queue_unref_mem(q);
 }
 
@@ -433,18 +462,22 @@ static napi_status enqueue(nat_queue_t* q, nat_task_t* t, int block) {
     uint64_t seen = atomic_load(&q->dispatched);
     napi_status st = napi_closing;
     if (!atomic_load(&q->aborted) && gate_enter(q) == 0) {
+      /* Counted before: call_js may run (and uncount) at once. */
+      atomic_fetch_add(&q->in_node, 1);
       st = napi_call_threadsafe_function(q->tsfn, t, napi_tsfn_nonblocking);
+      if (st != napi_ok) atomic_fetch_sub(&q->in_node, 1);
       gate_leave(q);
       /* Node answers napi_invalid_arg for a closing queue whose thread
-       * count is spent. */
-      if (st == napi_invalid_arg && atomic_load(&q->closing))
-        st = napi_closing;
+       * count is spent (each napi_closing answer spends one). */
+      if (st == napi_invalid_arg) st = napi_closing;
     }
     if (st != napi_queue_full || !block) return st;
     uv_mutex_lock(&q->wait_mu);
     atomic_fetch_add(&q->waiters, 1);
-    while (atomic_load(&q->dispatched) == seen && !atomic_load(&q->aborted))
-      uv_cond_wait(&q->wait_cv, &q->wait_mu);
+    /* Timed: Node may close the queue (env teardown) without anything
+     * here being told; the retry then sees napi_closing. */
+    if (atomic_load(&q->dispatched) == seen && !atomic_load(&q->aborted))
+      uv_cond_timedwait(&q->wait_cv, &q->wait_mu, 10 * 1000 * 1000);
     atomic_fetch_sub(&q->waiters, 1);
     uv_mutex_unlock(&q->wait_mu);
   }
@@ -471,6 +504,7 @@ int nat__queue_ready(nat_task_t* t, void* data,
     if (e != NULL) exec = nat__frame_current(e);
   }
   uint64_t link_id = t->link_id, ready_id = 0, ts = 0;
+  uint32_t site = q->site, env_serial = q->env_serial;
   if (nat__is_enabled()) {
     ready_id = nat__id_next();
     ts = nat__now_ns();
@@ -480,9 +514,11 @@ int nat__queue_ready(nat_task_t* t, void* data,
 
   napi_status st = enqueue(q, t, mode == napi_tsfn_blocking && !on_thread(q));
   if (st == napi_ok) {
+    /* Neither t nor q may be touched now: the dispatch may have freed
+     * the task and, with it, the queue's last reference. */
     if (ready_id != 0)
-      nat__emit_at(ts, NAT_EV_READY, exec, link_id, ready_id, q->site,
-                   q->env_serial);
+      nat__emit_at(ts, NAT_EV_READY, exec, link_id, ready_id, site,
+                   env_serial);
     return 0;
   }
   if (st == napi_queue_full || st == napi_would_deadlock) {
@@ -538,17 +574,24 @@ int nat__queue_acquire(nat_queue_t* q) {
 static int queue_release_mode(nat_queue_t* q,
                               napi_threadsafe_function_release_mode mode) {
   if (q == NULL) return NAT_EINVAL;
-  if (atomic_fetch_sub(&q->threads, 1) <= 0) {
-    /* More releases than references: refuse, the count stays. */
+  int abort = mode == napi_tsfn_abort;
+  int64_t old = atomic_fetch_sub(&q->threads, 1);
+  if (old <= 0) {
     atomic_fetch_add(&q->threads, 1);
-    return NAT_EINVAL;
+    if (!abort) return NAT_EINVAL; /* more releases than references */
+    /* Abort without a reference of one's own (a teardown hook whose
+     * thread already released, say): close the queue for everybody and
+     * wake blocked readies, but give back nothing. */
+    atomic_store(&q->closing, 1);
+    atomic_store(&q->aborted, 1);
+    wake_waiters(q);
+    return 0;
   }
-  if (mode == napi_tsfn_abort) {
+  if (abort) {
     atomic_store(&q->aborted, 1);
     wake_waiters(q);
   }
-  if (mode == napi_tsfn_abort || atomic_load(&q->threads) == 0)
-    atomic_store(&q->closing, 1);
+  if (abort || old == 1) atomic_store(&q->closing, 1);
   if (gate_enter(q) == 0) {
     napi_release_threadsafe_function(q->tsfn, mode);
     gate_leave(q);

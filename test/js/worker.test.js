@@ -88,13 +88,16 @@ test('50 Workers terminated with native tasks in flight: no crash, counts consis
     const c = require(workerData.consumer)
     const q = c.createQueue('test:teardown', () => {}, { poolThreads: 2, maxQueueSize: 8 })
     for (let i = 0; i < 500; i++) c.submit(q, i, i % 50 === 0 ? 1000 : 0)
+    // Every other worker gives up its own reference first: its teardown
+    // must still wake pool threads blocked on the full queue.
+    if (workerData.release) c.release(q)
     parentPort.postMessage('started')
     setInterval(() => {}, 1000)
   `
   const events = []
   const take = () => { for (const e of nat.drain()) if (e.site === 'test:teardown' || e.event === 'lost') events.push(e) }
   for (let i = 0; i < 50; i++) {
-    const w = new Worker(code, { eval: true, workerData: { root, consumer: consumerPath } })
+    const w = new Worker(code, { eval: true, workerData: { root, consumer: consumerPath, release: i % 2 === 1 } })
     await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
     await new Promise((resolve) => setTimeout(resolve, i % 5))
     await w.terminate()
