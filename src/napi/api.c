@@ -40,9 +40,8 @@ static int api_enabled(void) { return nat__is_enabled(); }
 static int api_site(const char* name, nat_site_t* out) {
   nat__env_t* e = nat__env_current();
   if (e == NULL) return NAT_EWRONGTHREAD;
-  if (name == NULL || out == NULL) return NAT_EINVAL;
-  size_t len = strnlen(name, NAT_SITE_NAME_MAX + 1);
-  int32_t index = nat__site_intern(name, len);
+  if (out == NULL) return NAT_EINVAL;
+  int32_t index = nat__intern_name(name, NULL);
   if (index < 0) return index;
   out->index = (uint32_t)index;
   out->env = e->serial;

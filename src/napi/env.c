@@ -2,6 +2,7 @@
  * Per-env state and the frame stack of each JS thread.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "nat_napi.h"
 
@@ -11,6 +12,13 @@ static _Atomic uint32_t env_serials = 0;
 nat__env_t* nat__env_current(void) { return tls_env; }
 
 void nat__env_set_current(nat__env_t* e) { tls_env = e; }
+
+int32_t nat__intern_name(const char* name, size_t* len) {
+  if (name == NULL) return NAT_EINVAL;
+  size_t n = strnlen(name, NAT_SITE_NAME_MAX + 1);
+  if (len != NULL) *len = n;
+  return nat__site_intern(name, n);
+}
 
 uint32_t nat__env_next_serial(void) {
   return atomic_fetch_add_explicit(&env_serials, 1, memory_order_relaxed) + 1;

@@ -61,6 +61,11 @@ typedef struct nat__env_s {
 nat__env_t* nat__env_current(void);
 void nat__env_set_current(nat__env_t* e);
 
+/* Interns a NUL-terminated `module:kind` name; stores its length in *len
+ * (when len is not NULL). Returns the site index or a negative NAT_E*
+ * (NAT_ENAMETOOLONG past NAT_SITE_NAME_MAX bytes). Any thread. */
+int32_t nat__intern_name(const char* name, size_t* len);
+
 /* Allocates a new env serial (1 for the first env in the process). */
 uint32_t nat__env_next_serial(void);
 

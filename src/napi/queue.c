@@ -323,8 +323,8 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
   nat__env_t* e = nat__env_current();
   if (e == NULL || e->closing) return NAT_EWRONGTHREAD;
 
-  size_t len = strnlen(o->name, NAT_SITE_NAME_MAX + 1);
-  int32_t site = nat__site_intern(o->name, len);
+  size_t len;
+  int32_t site = nat__intern_name(o->name, &len);
   if (site < 0) return site;
 
   nat_queue_t* q = calloc(1, sizeof(*q));

@@ -127,8 +127,8 @@ int nat__work_create(napi_env env, const nat_work_options_t* o,
     return NAT_EINVAL;
   nat__env_t* e = nat__env_current();
   if (e == NULL || e->closing) return NAT_EWRONGTHREAD;
-  size_t len = strnlen(o->name, NAT_SITE_NAME_MAX + 1);
-  int32_t site = nat__site_intern(o->name, len);
+  size_t len;
+  int32_t site = nat__intern_name(o->name, &len);
   if (site < 0) return site;
 
   nat_work_t* w = calloc(1, sizeof(*w));
