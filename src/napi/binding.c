@@ -371,28 +371,19 @@ static napi_value js_trampoline(napi_env env, napi_callback_info info) {
 
 /* probeCapture() -> handle: an async context made here (lib/ calls it inside
  * AsyncLocalStorage.run). */
-typedef struct {
-  napi_async_context ctx;
-  napi_ref resource;
-} probe_t;
-
 static void probe_free(napi_env env, void* data, void* hint) {
   (void)hint;
-  probe_t* p = data;
-  if (p->ctx != NULL) napi_async_destroy(env, p->ctx);
-  if (p->resource != NULL) napi_delete_reference(env, p->resource);
-  free(p);
+  nat__async_close(env, data);
+  free(data);
 }
 
 static napi_value js_probe_capture(napi_env env, napi_callback_info info) {
   (void)info;
-  probe_t* p = calloc(1, sizeof(*p));
-  napi_value resource, name, ext;
-  if (p == NULL || napi_create_object(env, &resource) != napi_ok ||
-      napi_create_string_utf8(env, "napi-async-trace:probe", NAPI_AUTO_LENGTH,
-                              &name) != napi_ok ||
-      napi_async_init(env, resource, name, &p->ctx) != napi_ok ||
-      napi_create_reference(env, resource, 1, &p->resource) != napi_ok ||
+  static const char name[] = "napi-async-trace:probe";
+  nat__async_t* p = calloc(1, sizeof(*p));
+  napi_value ext;
+  if (p == NULL ||
+      nat__async_open(env, NULL, name, sizeof(name) - 1, p) != 0 ||
       napi_create_external(env, p, probe_free, NULL, &ext) != napi_ok) {
     if (p != NULL) probe_free(env, p, NULL);
     nat__throw(env, NAT_ENAPI, NULL);
@@ -405,7 +396,7 @@ static napi_value js_probe_capture(napi_env env, napi_callback_info info) {
 static napi_value js_probe_run(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (get_args(env, info, 2, argv) != 0) return NULL;
-  probe_t* p = NULL;
+  nat__async_t* p = NULL;
   napi_valuetype t0, t1;
   napi_typeof(env, argv[0], &t0);
   napi_typeof(env, argv[1], &t1);
@@ -417,6 +408,8 @@ static napi_value js_probe_run(napi_env env, napi_callback_info info) {
   }
   napi_value resource, undefined, result = NULL;
   napi_callback_scope scope;
+  /* Only Node's own context is probed: not nat__dispatch, whose
+   * AsyncLocalStorage carrier would answer for Node. */
   napi_get_reference_value(env, p->resource, &resource);
   napi_get_undefined(env, &undefined);
   if (napi_open_callback_scope(env, resource, p->ctx, &scope) != napi_ok) {

@@ -143,3 +143,57 @@ void nat__ctx_run(nat__env_t* e, napi_ref snap, void (*fn)(void*), void* arg) {
 void nat__ctx_release(nat__env_t* e, napi_ref snap) {
   if (e != NULL && snap != NULL) napi_delete_reference(e->env, snap);
 }
+
+/* ---- contexts and the dispatch protocol --------------------------------- */
+
+int nat__async_open(napi_env env, napi_value has_ref, const char* name,
+                    size_t len, nat__async_t* a) {
+  a->ctx = NULL;
+  a->resource = NULL;
+  a->snap = NULL;
+  napi_handle_scope hs;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return NAT_ENAPI;
+  napi_value resource, type;
+  int ok = napi_create_object(env, &resource) == napi_ok &&
+           (has_ref == NULL ||
+            napi_set_named_property(env, resource, "hasRef", has_ref) ==
+                napi_ok) &&
+           napi_create_string_utf8(env, name, len, &type) == napi_ok &&
+           napi_async_init(env, resource, type, &a->ctx) == napi_ok &&
+           napi_create_reference(env, resource, 1, &a->resource) == napi_ok;
+  napi_close_handle_scope(env, hs);
+  if (!ok) {
+    nat__async_close(env, a);
+    return NAT_ENAPI;
+  }
+  a->snap = nat__ctx_capture(nat__env_current());
+  return 0;
+}
+
+void nat__async_close(napi_env env, nat__async_t* a) {
+  if (a->ctx != NULL) napi_async_destroy(env, a->ctx);
+  if (a->resource != NULL) napi_delete_reference(env, a->resource);
+  nat__ctx_release(nat__env_current(), a->snap);
+  a->ctx = NULL;
+  a->resource = NULL;
+  a->snap = NULL;
+}
+
+void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
+                   const nat__async_t* a, void (*fn)(void*), void* arg) {
+  nat__env_t* e = nat__env_current();
+  uint64_t exec = 0;
+  uint32_t depth = 0;
+  if (frame && e != NULL && nat__frame_begin(e, site, ready_id, &exec) == 0)
+    depth = e->depth;
+
+  napi_value resource = NULL;
+  napi_callback_scope scope = NULL;
+  if (a->resource != NULL && a->ctx != NULL &&
+      napi_get_reference_value(env, a->resource, &resource) == napi_ok &&
+      napi_open_callback_scope(env, resource, a->ctx, &scope) != napi_ok)
+    scope = NULL;
+  nat__ctx_run(e, a->snap, fn, arg);
+  if (scope != NULL) napi_close_callback_scope(env, scope);
+  if (depth != 0) nat__frame_unwind(e, depth);
+}

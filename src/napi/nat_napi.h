@@ -99,6 +99,44 @@ napi_ref nat__ctx_capture(nat__env_t* e);
 void nat__ctx_run(nat__env_t* e, napi_ref snap, void (*fn)(void*), void* arg);
 void nat__ctx_release(nat__env_t* e, napi_ref snap);
 
+/* Is the calling thread `t`? */
+static inline int nat__on_thread(const uv_thread_t* t) {
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, t);
+}
+
+/*
+ * The requester's context of one task, work run or queue: a resource
+ * object for async_hooks, its napi_async_context, and (Node 24+) the
+ * AsyncLocalStorage carrier. All three belong to the JS thread of `env`.
+ */
+typedef struct {
+  napi_async_context ctx;
+  napi_ref resource;
+  napi_ref snap;
+} nat__async_t;
+
+/* Makes a context in the current JS frame (async_hooks sees it triggered
+ * there): a fresh resource object, with `has_ref` as its hasRef when not
+ * NULL, typed `name`. 0, or NAT_ENAPI with nothing left in *a. */
+int nat__async_open(napi_env env, napi_value has_ref, const char* name,
+                    size_t len, nat__async_t* a);
+/* Releases what nat__async_open made (fields may be NULL); zeroes *a. */
+void nat__async_close(napi_env env, nat__async_t* a);
+/* Non-zero when *a holds anything. */
+static inline int nat__async_held(const nat__async_t* a) {
+  return a->ctx != NULL || a->resource != NULL || a->snap != NULL;
+}
+
+/*
+ * The engine's dispatch of one callback, on the JS thread of `env`: an
+ * execution frame of `site` for `ready_id` (none when `frame` is 0), the
+ * callback scope of `a` (async_hooks), and fn(arg) run inside a's
+ * AsyncLocalStorage carrier. Frames fn left open are closed with ours.
+ */
+void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
+                   const nat__async_t* a, void (*fn)(void*), void* arg);
+
 /* Tracked queues (queue.c) and tracked async work (work.c): the entries
  * of the exported table, documented in include/napi_async_trace.h. */
 int nat__queue_create(napi_env env, const nat_queue_options_t* o,

@@ -62,10 +62,9 @@ struct nat_queue_s {
   char name[NAT_SITE_NAME_MAX + 1];
 
   /* JS thread only. */
-  napi_ref resource_ref;  /* strong until finalize */
   napi_ref has_ref_fn;    /* strong until finalize */
-  napi_async_context shared_ctx;
-  napi_ref shared_snap;   /* the creating frame's AsyncLocalStorage carrier */
+  nat__async_t shared;    /* the creating frame's context; its resource is
+                             the threadsafe function's too */
   nat__res_state_t* res;  /* NULL after finalize */
 
   _Atomic uint64_t refs;
@@ -98,16 +97,13 @@ struct nat_task_s {
   nat_queue_t* q;
   uint64_t link_id;
   uint64_t ready_id;
-  napi_async_context ctx; /* NULL: the queue's shared context */
-  napi_ref resource_ref;  /* the task's own resource (per-task context) */
-  napi_ref snap;          /* AsyncLocalStorage carrier (nat__ctx_capture) */
+  nat__async_t async;     /* its own context; none: the queue's shared */
   void* data;
   _Atomic int state;
 };
 
 static int on_thread(const nat_queue_t* q) {
-  uv_thread_t self = uv_thread_self();
-  return uv_thread_equal(&self, &q->thread);
+  return nat__on_thread(&q->thread);
 }
 
 static void queue_unref_mem(nat_queue_t* q) {
@@ -152,12 +148,8 @@ static void task_free(nat_task_t* t) {
    * the napi_env still lives). task_cancel on another thread sends it
    * there; only a ready that fails with NAT_ECLOSING on another thread
    * leaves its context to the env being torn down. */
-  if ((t->ctx != NULL || t->resource_ref != NULL || t->snap != NULL) &&
-      on_thread(q)) {
-    if (t->ctx != NULL) napi_async_destroy(q->env, t->ctx);
-    if (t->resource_ref != NULL) napi_delete_reference(q->env, t->resource_ref);
-    nat__ctx_release(nat__env_current(), t->snap);
-  }
+  if (nat__async_held(&t->async) && on_thread(q))
+    nat__async_close(q->env, &t->async);
   free(t);
   queue_unref_mem(q);
 }
@@ -183,15 +175,6 @@ static void res_state_free(napi_env env, void* data, void* hint) {
   (void)env;
   (void)hint;
   free(data);
-}
-
-/* A resource object for async_hooks: { hasRef } sharing the queue's
- * hasRef function. */
-static napi_status make_resource(napi_env env, napi_value has_ref,
-                                 napi_value* out) {
-  napi_status st = napi_create_object(env, out);
-  if (st != napi_ok) return st;
-  return napi_set_named_property(env, *out, "hasRef", has_ref);
 }
 
 /* ---- dispatch (JS thread) ----------------------------------------------- */
@@ -245,28 +228,10 @@ static void queue_call_js_task(napi_env env, napi_value js_cb, nat_queue_t* q,
     return;
   }
 
-  nat__env_t* e = nat__env_current();
-  uint64_t exec = 0;
-  uint32_t depth = 0;
-  if (e != NULL && nat__frame_begin(e, q->site, t->ready_id, &exec) == 0)
-    depth = e->depth;
-
-  napi_value resource = NULL;
-  napi_callback_scope scope = NULL;
-  napi_async_context ctx = t->ctx != NULL ? t->ctx : q->shared_ctx;
-  if (t->resource_ref != NULL)
-    napi_get_reference_value(env, t->resource_ref, &resource);
-  else
-    napi_get_reference_value(env, q->resource_ref, &resource);
-  if (resource != NULL && ctx != NULL &&
-      napi_open_callback_scope(env, resource, ctx, &scope) != napi_ok)
-    scope = NULL;
-
   dispatch_t d = {q, env, js_cb, t->data};
-  nat__ctx_run(e, t->snap != NULL ? t->snap : q->shared_snap, run_user, &d);
-
-  if (scope != NULL) napi_close_callback_scope(env, scope);
-  if (depth != 0) nat__frame_unwind(e, depth);
+  nat__dispatch(env, q->site, t->ready_id, 1,
+                nat__async_held(&t->async) ? &t->async : &q->shared,
+                run_user, &d);
   atomic_store(&t->state, TASK_DONE);
   task_free(t);
 }
@@ -284,13 +249,9 @@ static void tsfn_finalize(napi_env env, void* finalize_data, void* hint) {
 
   if (q->res != NULL) q->res->refed = 0;
   q->res = NULL;
-  if (q->shared_ctx != NULL) napi_async_destroy(env, q->shared_ctx);
-  q->shared_ctx = NULL;
-  nat__ctx_release(nat__env_current(), q->shared_snap);
-  q->shared_snap = NULL;
-  if (q->resource_ref != NULL) napi_delete_reference(env, q->resource_ref);
+  nat__async_close(env, &q->shared);
   if (q->has_ref_fn != NULL) napi_delete_reference(env, q->has_ref_fn);
-  q->resource_ref = q->has_ref_fn = NULL;
+  q->has_ref_fn = NULL;
   if (atomic_load(&q->in_node) == 0)
     user_finalize(q);
   else
@@ -379,13 +340,12 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
   /* From here `res` belongs to the function. */
   q->res = res;
   res = NULL;
-  if (make_resource(env, has_ref, &resource) != napi_ok ||
-      napi_create_string_utf8(env, o->name, len, &name) != napi_ok ||
-      napi_create_reference(env, has_ref, 1, &q->has_ref_fn) != napi_ok ||
-      napi_create_reference(env, resource, 1, &q->resource_ref) != napi_ok ||
-      napi_async_init(env, resource, name, &q->shared_ctx) != napi_ok)
+  if (napi_create_reference(env, has_ref, 1, &q->has_ref_fn) != napi_ok ||
+      nat__async_open(env, has_ref, o->name, len, &q->shared) != 0 ||
+      napi_get_reference_value(env, q->shared.resource, &resource) !=
+          napi_ok ||
+      napi_create_string_utf8(env, o->name, len, &name) != napi_ok)
     goto fail;
-  q->shared_snap = nat__ctx_capture(e);
   atomic_store(&q->refs, (uint64_t)o->initial_thread_count + 1);
   atomic_store(&q->threads, (int64_t)o->initial_thread_count);
   if (napi_create_threadsafe_function(
@@ -401,9 +361,7 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
 fail_res:
   free(res);
 fail:
-  nat__ctx_release(e, q->shared_snap);
-  if (q->shared_ctx != NULL) napi_async_destroy(env, q->shared_ctx);
-  if (q->resource_ref != NULL) napi_delete_reference(env, q->resource_ref);
+  nat__async_close(env, &q->shared);
   if (q->has_ref_fn != NULL) napi_delete_reference(env, q->has_ref_fn);
   napi_close_handle_scope(env, hs);
   uv_cond_destroy(&q->wait_cv);
@@ -433,18 +391,11 @@ int nat__queue_link(nat_queue_t* q, nat_task_t** out) {
        * requester's store. */
       napi_env env = q->env;
       napi_handle_scope hs;
-      napi_value has_ref, resource, name;
+      napi_value has_ref;
       if (napi_open_handle_scope(env, &hs) == napi_ok) {
-        if (napi_get_reference_value(env, q->has_ref_fn, &has_ref) ==
-                napi_ok &&
-            make_resource(env, has_ref, &resource) == napi_ok &&
-            napi_create_string_utf8(env, q->name, q->name_len, &name) ==
-                napi_ok &&
-            napi_async_init(env, resource, name, &t->ctx) == napi_ok &&
-            napi_create_reference(env, resource, 1, &t->resource_ref) !=
-                napi_ok)
-          t->resource_ref = NULL;
-        t->snap = nat__ctx_capture(e);
+        /* On failure the task runs in the queue's shared context. */
+        if (napi_get_reference_value(env, q->has_ref_fn, &has_ref) == napi_ok)
+          nat__async_open(env, has_ref, q->name, q->name_len, &t->async);
         napi_close_handle_scope(env, hs);
       }
     }
@@ -540,8 +491,7 @@ int nat__task_cancel(nat_task_t* t) {
   if (!atomic_compare_exchange_strong(&t->state, &expected, TASK_DONE))
     return NAT_EALREADY;
   nat_queue_t* q = t->q;
-  if ((t->ctx != NULL || t->resource_ref != NULL || t->snap != NULL) &&
-      !on_thread(q)) {
+  if (nat__async_held(&t->async) && !on_thread(q)) {
     /* Its async context must be destroyed on the JS thread: send it there
      * through the queue, marked so that dispatch only frees it. */
     nat__emit(NAT_EV_ABORT, 0, t->link_id, 0, q->site, q->env_serial);

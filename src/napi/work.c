@@ -27,19 +27,16 @@ struct nat_work_s {
   size_t name_len;
   char name[NAT_SITE_NAME_MAX + 1];
 
-  /* One run at a time. link_id, ctx and resource_ref are set by work_queue
-   * before napi_queue_async_work and read by complete (JS thread). */
+  /* One run at a time. link_id and async are set by work_queue before
+   * napi_queue_async_work and read by complete (JS thread). */
   uint64_t link_id;
-  napi_async_context ctx;
-  napi_ref resource_ref;
-  napi_ref snap; /* AsyncLocalStorage carrier (nat__ctx_capture) */
+  nat__async_t async;
   _Atomic uint64_t ready_id; /* written on the pool, read by complete */
   _Atomic int state;
 };
 
 static int on_thread(const nat_work_t* w) {
-  uv_thread_t self = uv_thread_self();
-  return uv_thread_equal(&self, &w->thread);
+  return nat__on_thread(&w->thread);
 }
 
 /* Pool thread. */
@@ -51,15 +48,6 @@ static void work_execute(napi_env env, void* data) {
   uint64_t ready_id = 0;
   nat__mark_ready(w->site, w->env_serial, 0, w->link_id, &ready_id);
   atomic_store(&w->ready_id, ready_id);
-}
-
-static void run_end(nat_work_t* w) {
-  if (w->ctx != NULL) napi_async_destroy(w->env, w->ctx);
-  if (w->resource_ref != NULL) napi_delete_reference(w->env, w->resource_ref);
-  nat__ctx_release(nat__env_current(), w->snap);
-  w->ctx = NULL;
-  w->resource_ref = NULL;
-  w->snap = NULL;
 }
 
 typedef struct {
@@ -79,40 +67,18 @@ static void work_complete(napi_env env, napi_status status, void* data) {
   int cancelled = status == napi_cancelled;
   atomic_store(&w->state, WORK_DONE);
 
-  nat__env_t* e = nat__env_current();
-  uint64_t exec = 0;
-  uint32_t depth = 0;
-  if (cancelled) {
+  if (cancelled)
     nat__emit(NAT_EV_ABORT, 0, w->link_id, 0, w->site, w->env_serial);
-  } else if (e != NULL &&
-             nat__frame_begin(e, w->site, atomic_load(&w->ready_id), &exec) ==
-                 0) {
-    depth = e->depth;
-  }
-
-  napi_value resource = NULL;
-  napi_callback_scope scope = NULL;
-  if (w->resource_ref != NULL &&
-      napi_get_reference_value(env, w->resource_ref, &resource) == napi_ok &&
-      w->ctx != NULL &&
-      napi_open_callback_scope(env, resource, w->ctx, &scope) != napi_ok)
-    scope = NULL;
-  /* The run is over before the callback: complete may queue it again. */
-  napi_async_context ctx = w->ctx;
-  napi_ref ref = w->resource_ref;
-  napi_ref snap = w->snap;
-  w->ctx = NULL;
-  w->resource_ref = NULL;
-  w->snap = NULL;
+  /* The run is over before the callback: complete may queue it again, or
+   * delete the work, so w is not touched after the call. */
+  nat__async_t async = w->async;
+  uint32_t site = w->site;
+  memset(&w->async, 0, sizeof(w->async));
   atomic_store(&w->state, WORK_IDLE);
-  /* complete may delete the work: w is not touched after this call. */
   complete_t c = {w, env, status};
-  nat__ctx_run(e, snap, run_user, &c);
-  if (scope != NULL) napi_close_callback_scope(env, scope);
-  if (depth != 0) nat__frame_unwind(e, depth);
-  if (ctx != NULL) napi_async_destroy(env, ctx);
-  if (ref != NULL) napi_delete_reference(env, ref);
-  nat__ctx_release(e, snap);
+  nat__dispatch(env, site, atomic_load(&w->ready_id), !cancelled, &async,
+                run_user, &c);
+  nat__async_close(env, &async);
 }
 
 #define NAT__WORK_OPTIONS_V1 \
@@ -171,29 +137,15 @@ int nat__work_queue(nat_work_t* w) {
   if (e == NULL || e->closing) return NAT_ECLOSING;
 
   napi_env env = w->env;
-  napi_handle_scope hs;
-  napi_value resource, name;
-  if (napi_open_handle_scope(env, &hs) != napi_ok) return NAT_ENAPI;
-  int err = NAT_ENAPI;
-  if (napi_create_object(env, &resource) == napi_ok &&
-      napi_create_string_utf8(env, w->name, w->name_len, &name) == napi_ok &&
-      napi_async_init(env, resource, name, &w->ctx) == napi_ok) {
-    if (napi_create_reference(env, resource, 1, &w->resource_ref) == napi_ok)
-      err = 0;
-    else
-      run_end(w);
-  }
-  napi_close_handle_scope(env, hs);
+  int err = nat__async_open(env, NULL, w->name, w->name_len, &w->async);
   if (err != 0) return err;
-
-  w->snap = nat__ctx_capture(e);
   nat__mark_link(w->site, w->env_serial, nat__frame_current(e), &w->link_id);
   atomic_store(&w->ready_id, 0);
   atomic_store(&w->state, WORK_QUEUED);
   if (napi_queue_async_work(env, w->work) != napi_ok) {
     atomic_store(&w->state, WORK_IDLE);
     nat__emit(NAT_EV_ABORT, 0, w->link_id, 0, w->site, w->env_serial);
-    run_end(w);
+    nat__async_close(env, &w->async);
     return NAT_ENAPI;
   }
   return 0;
@@ -214,7 +166,7 @@ int nat__work_delete(nat_work_t* w) {
   if (!on_thread(w)) return NAT_EWRONGTHREAD;
   if (atomic_load(&w->state) != WORK_IDLE) return NAT_EBUSY;
   napi_delete_async_work(w->env, w->work);
-  run_end(w);
+  nat__async_close(w->env, &w->async);
   free(w);
   return 0;
 }
