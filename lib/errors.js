@@ -48,16 +48,6 @@ function validateObject (value, name) {
   return value
 }
 
-function validateBoolean (value, name) {
-  if (typeof value !== 'boolean') throw invalidArgType(name, 'of type boolean', value)
-  return value
-}
-
-function validateFunction (value, name) {
-  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value)
-  return value
-}
-
 function validateString (value, name) {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value)
   return value
@@ -70,7 +60,5 @@ module.exports = {
   invalidArgValue,
   validateInteger,
   validateObject,
-  validateBoolean,
-  validateFunction,
   validateString
 }
