@@ -10,8 +10,10 @@
 const binding = require('./binding')
 const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
-  validateInteger, validateObject, validateString, invalidArgValue
+  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
 } = require('./errors')
+const { AsyncGraph, formatSteps } = require('./graph')
+const { Bridge } = require('./bridge')
 
 const C = binding.constants
 
@@ -32,7 +34,9 @@ function probeContextCarriage () {
 }
 const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
-const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads'])
+const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js'])
+const DEFAULT_STACK_LIMIT = 10000
+
 
 // Site names by index, filled from the addon as new sites appear. Sites
 // are process-wide and never removed, so the cache only grows.
@@ -53,6 +57,15 @@ function siteName (index) {
  *               keep their size.
  *   maxThreads  most thread rings at once (default 1024); a thread beyond
  *               the limit has its records dropped and counted.
+ *   stacks      true: capture the JS stack of every link made on this JS
+ *               thread (linkStack(id), graph pending() and stack()). Costs
+ *               one JS call and one V8 stack capture per link (a few µs);
+ *               false turns it off; absent leaves it as it is.
+ *   stackLimit  most link stacks kept (default 10000; the oldest go first,
+ *               counted in stats().stacksEvicted).
+ *   js          true or { ignore: [types] }: the JS resource bridge
+ *               (promises, timers, I/O through async_hooks, recorded as
+ *               sites js:<type>); false turns it off; absent leaves it.
  * When called outside any traced frame, the current turn becomes the root
  * frame 0 (executionBegin 0 now, executionEnd 0 when the turn ends).
  */
@@ -63,14 +76,36 @@ function enable (options = {}) {
       throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...ENABLE_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const { capacity, maxThreads } = options
+  const { capacity, maxThreads, stacks, stackLimit, js } = options
   if (capacity !== undefined) validateInteger(capacity, 'options.capacity', C.MIN_CAPACITY, C.MAX_CAPACITY)
   if (maxThreads !== undefined) validateInteger(maxThreads, 'options.maxThreads', 1, MAX_THREADS_LIMIT)
+  if (stacks !== undefined && typeof stacks !== 'boolean') throw invalidArgType('options.stacks', 'of type boolean', stacks)
+  if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, 1e7)
+  let jsIgnore
+  if (js !== undefined && typeof js !== 'boolean') {
+    validateObject(js, 'options.js')
+    for (const key of Object.keys(js)) {
+      if (key !== 'ignore') throw invalidArgValue(`options.js.${key}`, 'is not an option (known: ignore)', js[key])
+    }
+    if (js.ignore !== undefined) {
+      if (!Array.isArray(js.ignore) || !js.ignore.every((t) => typeof t === 'string')) {
+        throw invalidArgType('options.js.ignore', 'an array of strings', js.ignore)
+      }
+      jsIgnore = js.ignore
+    }
+  }
   if (binding.enable(capacity, maxThreads)) process.nextTick(binding.rootEnd)
+  if (stackLimit !== undefined) linkStacks.limit = stackLimit
+  if (stacks === true) binding.setLinkHook(captureLinkStack)
+  else if (stacks === false) binding.setLinkHook(null)
+  if (js === false) bridgeOff()
+  else if (js !== undefined) bridgeOn(jsIgnore)
 }
 
 /** Stops recording; recorded events stay until drained. */
 function disable () {
+  bridgeOff()
+  binding.setLinkHook(null)
   binding.disable()
 }
 
@@ -91,7 +126,9 @@ function drain (options) {
     validateObject(options, 'options')
     if (options.max !== undefined) max = validateInteger(options.max, 'options.max', 1, 0xffffffff)
   }
-  return new EventBatch(binding.drain(max), siteName)
+  const batch = new EventBatch(binding.drain(max), siteName)
+  for (const c of collectors) c.add(batch)
+  return batch
 }
 
 /**
@@ -101,7 +138,12 @@ function drain (options) {
  * enabled.
  */
 function stats () {
-  return binding.stats()
+  const s = binding.stats()
+  s.stacks = linkStacks.map.size
+  s.stacksEvicted = linkStacks.evicted
+  s.bridge = bridge !== null && bridge.active
+  s.bridgeErrors = bridge === null ? 0 : bridge.errors
+  return s
 }
 
 function validateSite (site, name) {
@@ -153,6 +195,180 @@ const marks = Object.freeze({
   }
 })
 
+// ---- link stacks (enable({ stacks: true })) --------------------------------
+
+// linkID -> an object whose `stack` V8 formats on first read (capture is
+// cheap, formatting is not). Insertion order is age order: the oldest go
+// first past the limit.
+const linkStacks = { map: new Map(), limit: DEFAULT_STACK_LIMIT, evicted: 0 }
+
+// Called by the engine with the linkID of each link made on this thread.
+function captureLinkStack (linkID) {
+  const holder = {}
+  Error.captureStackTrace(holder, captureLinkStack)
+  const m = linkStacks.map
+  m.set(linkID, holder)
+  if (m.size > linkStacks.limit) {
+    m.delete(m.keys().next().value)
+    linkStacks.evicted++
+  }
+}
+
+const LIB_DIR = require('node:path').join(__dirname, require('node:path').sep)
+
+/**
+ * The JS stack captured when link linkID was made (enable({ stacks: true })),
+ * without the engine's own frames; undefined when none was kept.
+ */
+function linkStack (linkID) {
+  const holder = linkStacks.map.get(linkID)
+  if (holder === undefined) return undefined
+  const text = String(holder.stack)
+  const lines = text.split('\n').slice(1).filter((l) => !l.includes(LIB_DIR))
+  return lines.map((l) => l.trim()).join('\n')
+}
+
+// ---- the JS resource bridge (enable({ js: true })) -------------------------
+
+let bridge = null
+function bridgeOn (ignore) {
+  if (bridge !== null && bridge.active) bridge.disable()
+  bridge = new Bridge(binding, { ignore })
+  bridge.enable()
+}
+function bridgeOff () {
+  if (bridge !== null) bridge.disable()
+}
+
+// ---- graph -------------------------------------------------------------------
+
+/**
+ * An AsyncGraph of events (an EventBatch, an array of event objects, or
+ * { events }), accumulating more with graph.add(). options.stacks: where
+ * link stacks come from (default: the ones this process captured).
+ */
+function graph (events, options = {}) {
+  validateObject(options, 'options')
+  const g = new AsyncGraph({ stacks: options.stacks === undefined ? linkStack : options.stacks })
+  if (events !== undefined) g.add(events)
+  return g
+}
+
+// ---- track and the node:test helper ------------------------------------------
+
+// Graphs fed by every drain() while a track() or assertNoPending() runs.
+const collectors = new Set()
+
+const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity'])
+
+// Starts watching: enables recording when off (and turns it off again at
+// the end), and collects what every drain() takes from now on.
+function startTracker (options, name) {
+  validateObject(options, name)
+  for (const key of Object.keys(options)) {
+    if (!TRACK_OPTIONS.has(key)) {
+      throw invalidArgValue(`${name}.${key}`, `is not an option (known: ${[...TRACK_OPTIONS].join(', ')})`, options[key])
+    }
+  }
+  const wasOn = binding.enabled()
+  const opts = {}
+  for (const key of TRACK_OPTIONS) if (options[key] !== undefined) opts[key] = options[key]
+  enable(opts)
+  const g = graph()
+  const start = Number(process.hrtime.bigint())
+  const env = binding.envSerial()
+  drain() // what came before is not ours (outer trackers still get it)
+  collectors.add(g)
+  return {
+    graph: g,
+    // Everything drained, then what is still pending from this env since
+    // the start: links, readies, and frames not open right now.
+    finish () {
+      drain()
+      collectors.delete(g)
+      const open = new Set(binding.openFrames())
+      const pending = g.pending({ since: start, now: Number(process.hrtime.bigint()) })
+        .filter((p) => p.env === env && !(p.kind === 'frame' && open.has(p.id)) &&
+                       p.site !== TRACK_SITE_NAME)
+      if (!wasOn) disable()
+      return pending
+    }
+  }
+}
+
+const TRACK_SITE_NAME = 'napi-async-trace:track'
+let trackSite = 0
+
+/**
+ * Runs fn (sync or async) inside a frame of its own and resolves to
+ * { result, pending, graph } once it has settled: pending lists the links,
+ * readies and frames recorded in this env since fn started that are still
+ * unfinished (see AsyncGraph#pending), with their linking JS stacks when
+ * options.stacks is true; JS resources too with options.js. Recording is
+ * switched on for the call when it was off. track() drains the engine: the
+ * events it takes are in result.graph, not in a later drain(). If fn
+ * throws or rejects, track rejects with that error.
+ */
+async function track (fn, options = {}) {
+  if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
+  const tracker = startTracker(options, 'options')
+  let result
+  try {
+    if (trackSite === 0) trackSite = binding.site(TRACK_SITE_NAME)
+    const exec = binding.begin(trackSite, 0)
+    try {
+      result = fn()
+    } finally {
+      binding.end(exec)
+    }
+    result = await result
+  } catch (err) {
+    tracker.finish()
+    throw err
+  }
+  const pending = tracker.finish()
+  return { result, pending, graph: tracker.graph }
+}
+
+/** Pending items (from track() or graph.pending()) as readable text. */
+function formatPending (items) {
+  const lines = []
+  for (const p of items) {
+    const what = p.kind === 'link'
+      ? 'linked, never made ready'
+      : p.kind === 'ready' ? `made ready (link ${p.linkID}), never run` : 'frame never ended'
+    const where = p.kind === 'link' ? ` in frame ${p.frame}` : p.kind === 'ready' ? ` by frame ${p.readyBy}` : ''
+    lines.push(`${p.site || '(no site)'}: ${p.kind} ${p.id} ${what}${where}, thread ${p.thread}, ${(p.age / 1e6).toFixed(3)} ms ago`)
+    if (p.stack) for (const l of p.stack.split('\n')) lines.push(`    ${l}`)
+  }
+  return lines.join('\n')
+}
+
+/**
+ * node:test helper: call at the top of a test (assertNoPending(t)); after
+ * the test, fails it when native tasks it started are still pending,
+ * naming each site and, with { stacks: true }, the stack that linked it.
+ * Options as track()'s.
+ */
+function assertNoPending (t, options = {}) {
+  if (t === null || typeof t !== 'object' || typeof t.after !== 'function') {
+    throw invalidArgType('t', 'a node:test TestContext (with after())', t)
+  }
+  const tracker = startTracker(options, 'options')
+  t.after(() => {
+    const pending = tracker.finish()
+    if (pending.length > 0) {
+      const { AssertionError } = require('node:assert')
+      throw new AssertionError({
+        message: `${t.name ? `test "${t.name}"` : 'the test'} left ${pending.length} async task(s) pending:\n${formatPending(pending)}`,
+        actual: pending.length,
+        expected: 0,
+        operator: 'assertNoPending'
+      })
+    }
+  })
+}
+
 /** Decodes a buffer drained earlier (a copy of batch.buffer). */
 function decode (buffer) {
   return new EventBatch(buffer, siteName)
@@ -166,6 +382,13 @@ module.exports = {
   decode,
   stats,
   marks,
+  graph,
+  track,
+  assertNoPending,
+  linkStack,
+  formatPending,
+  formatStack: formatSteps,
+  AsyncGraph,
   EventBatch,
   EVENT_NAMES,
   EVENT_TYPES,

@@ -338,11 +338,65 @@ static napi_value js_end(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* abort(site, linkID): the link will never become ready (a cleared timer,
+ * a closed handle); recorded as an abort event. */
+static napi_value js_abort(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  uint32_t site;
+  uint64_t link_id;
+  if (e == NULL || arg_site(env, argv[0], &site) != 0 ||
+      arg_id(env, argv[1], "linkID", &link_id) != 0)
+    return NULL;
+  if (link_id != 0 && nat__is_enabled())
+    nat__emit(NAT_EV_ABORT, nat__frame_current(e), link_id, 0, site,
+              e->serial);
+  return NULL;
+}
+
+/* setLinkHook(fn | null): fn(linkID) is called for every link made on this
+ * JS thread (enable({ stacks: true })). */
+static napi_value js_set_link_hook(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_function && t != napi_null) {
+    nat__throw(env, NAT_EINVAL, "hook must be a function or null");
+    return NULL;
+  }
+  if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
+  e->link_hook = NULL;
+  if (t == napi_function &&
+      napi_create_reference(env, argv[0], 1, &e->link_hook) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value js_current_frame(napi_env env, napi_callback_info info) {
   (void)info;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
   return make_id(env, nat__frame_current(e));
+}
+
+/* openFrames() -> the executeIDs of this env's open frames, outermost
+ * first (frames begun while recording was off show as 0). */
+static napi_value js_open_frames(napi_env env, napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  napi_value arr;
+  if (napi_create_array_with_length(env, e->depth, &arr) != napi_ok)
+    return NULL;
+  for (uint32_t i = 0; i < e->depth; i++)
+    napi_set_element(env, arr, i, make_id(env, e->frames[i].id));
+  return arr;
 }
 
 static napi_value js_env_serial(napi_env env, napi_callback_info info) {
@@ -456,6 +510,7 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   if (nat__env_current() == e) nat__env_set_current(NULL);
   if (e->snapshot_fn != NULL) napi_delete_reference(env, e->snapshot_fn);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
+  if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
   free(e->frames);
   free(e);
 }
@@ -473,7 +528,10 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("ready", js_ready)                  \
   V("begin", js_begin)                  \
   V("end", js_end)                      \
+  V("abort", js_abort)                  \
+  V("setLinkHook", js_set_link_hook)    \
   V("currentFrame", js_current_frame)   \
+  V("openFrames", js_open_frames)       \
   V("envSerial", js_env_serial)         \
   V("probeCapture", js_probe_capture)   \
   V("probeRun", js_probe_run)           \

@@ -24,6 +24,30 @@ uint32_t nat__env_next_serial(void) {
   return atomic_fetch_add_explicit(&env_serials, 1, memory_order_relaxed) + 1;
 }
 
+/*
+ * Hands a new linkID to the env's link hook (the JS stack capture of
+ * enable({ stacks: true })). JS thread of e only: links from native threads
+ * find no env here and have no JS stack to capture. Never lets a JS
+ * exception escape into the caller (who may be another addon's C code),
+ * and does nothing while one is already pending.
+ */
+static void link_hook_call(nat__env_t* e, uint64_t link_id) {
+  napi_env env = e->env;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, arg, exc;
+  e->in_link_hook = 1;
+  if (napi_get_reference_value(env, e->link_hook, &fn) == napi_ok &&
+      fn != NULL && napi_get_undefined(env, &recv) == napi_ok &&
+      napi_create_double(env, (double)link_id, &arg) == napi_ok &&
+      napi_call_function(env, recv, fn, 1, &arg, NULL) != napi_ok)
+    napi_get_and_clear_last_exception(env, &exc);
+  e->in_link_hook = 0;
+  napi_close_handle_scope(env, scope);
+}
+
 void nat__mark_link(uint32_t site, uint32_t env, uint64_t execute_id,
                     uint64_t* link_id) {
   if (!nat__is_enabled()) {
@@ -32,6 +56,9 @@ void nat__mark_link(uint32_t site, uint32_t env, uint64_t execute_id,
   }
   *link_id = nat__id_next();
   nat__emit(NAT_EV_LINK, execute_id, *link_id, 0, site, env);
+  nat__env_t* e = tls_env;
+  if (e != NULL && e->link_hook != NULL && !e->in_link_hook && !e->closing)
+    link_hook_call(e, *link_id);
 }
 
 void nat__mark_ready(uint32_t site, uint32_t env, uint64_t execute_id,

@@ -55,6 +55,12 @@ typedef struct nat__env_s {
   napi_ref trampoline_fn;    /* a native function that runs run_fn(run_arg) */
   void (*run_fn)(void* arg); /* what the trampoline runs next */
   void* run_arg;
+
+  /* enable({ stacks: true }): a JS function called with the linkID of each
+   * link made on this JS thread, which captures the JS stack there. NULL
+   * when off; in_link_hook stops a link made by the hook from recursing. */
+  napi_ref link_hook;
+  int in_link_hook;
 } nat__env_t;
 
 /* The env whose JS thread is the calling thread, or NULL. */
