@@ -127,6 +127,9 @@ class AsyncGraph {
   // One event, fields already checked. `index` names it in problems.
   _add (type, executeID, linkID, readyID, ts, site, thread, env, index) {
     this.events++
+    if (executeID > MAX_ID || linkID > MAX_ID || readyID > MAX_ID) {
+      return this._problem(index, 'an ID beyond 2^53 (not from this engine)')
+    }
     if (ts === ts) { // not NaN
       if (!(ts >= this.firstTs)) this.firstTs = ts
       if (!(ts <= this.lastTs)) this.lastTs = ts

@@ -67,6 +67,18 @@ export interface EnableOptions {
   capacity?: number
   /** Most thread rings at once (1..65536, default 1024). */
   maxThreads?: number
+  /**
+   * Capture the JS stack of every link made on this JS thread (one JS call
+   * and one V8 stack capture per link). false turns it off; absent keeps it.
+   */
+  stacks?: boolean
+  /** Most link stacks kept (default 10000); the oldest are evicted first. */
+  stackLimit?: number
+  /**
+   * The JS resource bridge: promises, timers, I/O recorded through
+   * async_hooks as sites `js:<type>`. false turns it off; absent keeps it.
+   */
+  js?: boolean | { ignore?: string[] }
 }
 
 export interface DrainOptions {
@@ -95,6 +107,139 @@ export interface Stats {
   lastId: number
   /** Sites interned (site 0, the empty one, included). */
   sites: number
+  /** Link stacks held now, and evicted past stackLimit, ever. */
+  stacks: number
+  stacksEvicted: number
+  /** The JS resource bridge is on. */
+  bridge: boolean
+  /** Hook calls the bridge could not record (counted, never thrown). */
+  bridgeErrors: number
+}
+
+interface StepCommon {
+  id: number
+  site: string | null
+  thread: number
+  env: number
+  /** Nanoseconds (NaN when the input had no times). */
+  ts: number
+}
+
+/** A callback frame (executionBegin .. executionEnd). */
+export interface FrameNode extends StepCommon {
+  kind: 'frame'
+  readyID: number
+  begin: number
+  /** NaN while the frame has not ended. */
+  end: number
+  duration: number
+}
+
+/** A ready: readyBy is the frame that made it ready (0: a native thread or the loop). */
+export interface ReadyNode extends StepCommon {
+  kind: 'ready'
+  linkID: number
+  readyBy: number
+  aborted: boolean
+  /** On pending readies: the JS stack of their link, when captured. */
+  stack?: string
+  /** On pending readies: the frame that linked. */
+  linkFrame?: number
+}
+
+/** A link: frame is the frame that made it. */
+export interface LinkNode extends StepCommon {
+  kind: 'link'
+  frame: number
+  aborted: boolean
+  /** The JS stack at link time (enable({ stacks: true })). */
+  stack?: string
+}
+
+export type StackStep =
+  | FrameNode
+  | ReadyNode
+  | LinkNode
+  | { kind: 'root'; id: 0 }
+  | { kind: 'missing'; id: number; expected: 'frame' | 'ready' | 'link' }
+
+export type PendingItem = (FrameNode | ReadyNode | LinkNode) & {
+  /** Nanoseconds between ts and the `now` of the query. */
+  age: number
+}
+
+export interface LatencySummary {
+  count: number
+  total: number
+  mean: number
+  p50: number
+  p99: number
+  max: number
+}
+
+export interface SiteTotals {
+  site: string | null
+  frames: number
+  /** link -> ready, ns */
+  queueWait: LatencySummary
+  /** ready -> executionBegin, ns */
+  dispatchWait: LatencySummary
+  /** executionBegin -> executionEnd, ns */
+  run: LatencySummary
+}
+
+export type GraphInput = EventBatch | Iterable<Partial<TraceEvent> | SeedEvent> | { events: Iterable<Partial<TraceEvent> | SeedEvent> }
+
+export interface GraphOptions {
+  /** Where link stacks come from (default: the ones this process captured). */
+  stacks?: ((linkID: number) => string | undefined) | Map<number, string>
+}
+
+export class AsyncGraph {
+  constructor(options?: GraphOptions)
+  /** Adds events (accumulating); malformed events throw with their index. */
+  add(events: GraphInput): this
+  setStacks(stacks: GraphOptions['stacks'] | null): this
+  /** Links, readies and frames held. */
+  readonly size: number
+  /** Events added (lost markers included). */
+  readonly events: number
+  /** Records the engine dropped (from lost markers). */
+  readonly lost: number
+  /** Inconsistencies in the input (first 1000); problemCount is the total. */
+  readonly problems: ReadonlyArray<{ index: number; message: string }>
+  readonly problemCount: number
+  readonly firstTs: number
+  readonly lastTs: number
+  readonly siteNames: string[]
+  /** The async call stack of a frame, innermost first, down to root or missing. */
+  stack(executeID: number): StackStep[]
+  /** The sites of stack()'s frames, innermost first, ending with 'root'. */
+  stackSites(executeID: number): Array<string | null>
+  formatStack(executeID: number): string
+  /** Links never made ready, readies never run, frames never ended; oldest first. */
+  pending(options?: { now?: number; since?: number }): PendingItem[]
+  aborted(): Array<LinkNode | ReadyNode>
+  frames(): FrameNode[]
+  frame(executeID: number): FrameNode | null
+  node(id: number): FrameNode | ReadyNode | LinkNode | null
+  /** The frame that requested frame executeID's work (0: root; null: unknown). */
+  parent(executeID: number): number | null
+  children(id: number): number[]
+  readonly roots: number[]
+  sites(): SiteTotals[]
+}
+
+export interface TrackOptions {
+  stacks?: boolean
+  js?: EnableOptions['js']
+  capacity?: number
+}
+
+export interface TrackResult<T> {
+  result: T
+  pending: PendingItem[]
+  graph: AsyncGraph
 }
 
 export interface Marks {
@@ -122,9 +267,20 @@ export function drain(options?: DrainOptions): EventBatch
 export function decode(buffer: ArrayBuffer): EventBatch
 export function stats(): Stats
 export const marks: Marks
+export function graph(events?: GraphInput, options?: GraphOptions): AsyncGraph
+/** Runs fn in a frame of its own; resolves with its result and what it left pending. */
+export function track<T>(fn: () => T | Promise<T>, options?: TrackOptions): Promise<TrackResult<T>>
+/** node:test: fails test t (in an after hook) when it leaves async work pending. */
+export function assertNoPending(t: { after(fn: () => void): void; name?: string }, options?: TrackOptions): void
+/** The JS stack captured when linkID was made, or undefined. */
+export function linkStack(linkID: number): string | undefined
+export function formatPending(items: PendingItem[]): string
+export function formatStack(steps: StackStep[]): string
 export const EVENT_NAMES: ReadonlyArray<EventName | undefined>
 export const EVENT_TYPES: Readonly<Record<EventName, number>>
 /** The C function table for other addons (see include/napi_async_trace.h). */
 export const nativeApi: object
 export const constants: Constants
 export const version: string
+/** How callbacks get their requester's AsyncLocalStorage store: Node's napi context or a per-task snapshot (Node 24+). */
+export const contextCarrier: 'napi' | 'snapshot'

@@ -221,6 +221,7 @@ const LIB_DIR = require('node:path').join(__dirname, require('node:path').sep)
  * without the engine's own frames; undefined when none was kept.
  */
 function linkStack (linkID) {
+  validateId(linkID, 'linkID')
   const holder = linkStacks.map.get(linkID)
   if (holder === undefined) return undefined
   const text = String(holder.stack)
@@ -309,9 +310,12 @@ let trackSite = 0
  * events it takes are in result.graph, not in a later drain(). If fn
  * throws or rejects, track rejects with that error.
  */
-async function track (fn, options = {}) {
+function track (fn, options = {}) {
   if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
-  const tracker = startTracker(options, 'options')
+  return trackAsync(fn, startTracker(options, 'options'))
+}
+
+async function trackAsync (fn, tracker) {
   let result
   try {
     if (trackSite === 0) trackSite = binding.site(TRACK_SITE_NAME)

@@ -5,6 +5,7 @@ const nat = createRequire(import.meta.url)('./index.js')
 
 export const {
   enable, disable, isEnabled, drain, decode, stats, marks,
-  EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, version
+  graph, track, assertNoPending, linkStack, formatPending, formatStack, AsyncGraph,
+  EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, version, contextCarrier
 } = nat
 export default nat

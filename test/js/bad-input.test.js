@@ -103,3 +103,23 @@ test('the addon re-checks arguments when called directly', () => {
   binding.disable()
   assert.ok(thrown > 50, `only ${thrown} calls threw`)
 })
+
+test('enable() checks stacks, stackLimit and js, and assertNoPending() its test context', () => {
+  const bad = [
+    [{ stacks: 1 }, 'ERR_INVALID_ARG_TYPE'],
+    [{ stacks: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ stackLimit: 0 }, 'ERR_OUT_OF_RANGE'],
+    [{ stackLimit: 2.5 }, 'ERR_OUT_OF_RANGE'],
+    [{ js: 'on' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ js: { ignore: 'PROMISE' } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ js: { ignore: [1] } }, 'ERR_INVALID_ARG_TYPE'],
+    [{ js: { other: true } }, 'ERR_INVALID_ARG_VALUE']
+  ]
+  for (const [opts, code] of bad) {
+    assert.throws(() => nat.enable(opts), { code }, JSON.stringify(opts))
+    assert.equal(nat.isEnabled(), false, `${JSON.stringify(opts)} did not switch recording on`)
+  }
+  assert.throws(() => nat.assertNoPending({}), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => nat.assertNoPending(null), { code: 'ERR_INVALID_ARG_TYPE' })
+  assert.throws(() => nat.linkStack('1'), { code: 'ERR_INVALID_ARG_TYPE' })
+})
