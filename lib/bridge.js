@@ -28,6 +28,23 @@ const { createHook, executionAsyncId } = require('node:async_hooks')
 const path = require('node:path')
 
 const LIB_DIR = path.join(__dirname, path.sep)
+
+// Non-zero while the engine makes async resources of its own from JS (the
+// AsyncLocalStorage snapshot it takes per task on Node 24+): the bridge
+// records none of them.
+const engineWork = { depth: 0 }
+
+// fn wrapped so that what it creates is invisible to every bridge.
+function quietly (fn) {
+  return function quiet (...args) {
+    engineWork.depth++
+    try {
+      return fn.apply(this, args)
+    } finally {
+      engineWork.depth--
+    }
+  }
+}
 const DEFAULT_IGNORE = ['TIMERWRAP', 'ELDHISTOGRAM', 'PerformanceObserver']
 
 class Bridge {
@@ -115,7 +132,7 @@ class Bridge {
   }
 
   _init (id, type, trigger) {
-    if (this._busy || this._closing) return
+    if (this._busy || this._closing || engineWork.depth > 0) return
     this._busy = true
     try {
       let promise = false
@@ -213,4 +230,4 @@ class Bridge {
   }
 }
 
-module.exports = { Bridge, DEFAULT_IGNORE }
+module.exports = { Bridge, DEFAULT_IGNORE, quietly }

@@ -13,7 +13,7 @@ const {
   validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
 } = require('./errors')
 const { AsyncGraph, formatSteps } = require('./graph')
-const { Bridge } = require('./bridge')
+const { Bridge, quietly } = require('./bridge')
 
 const C = binding.constants
 
@@ -29,7 +29,7 @@ function probeContextCarriage () {
   const handle = als.run(marker, () => binding.probeCapture())
   const carried = binding.probeRun(handle, () => als.getStore() === marker)
   als.disable()
-  binding.setContextCarrier(carried ? null : AsyncLocalStorage.snapshot)
+  binding.setContextCarrier(carried ? null : quietly(AsyncLocalStorage.snapshot))
   return carried
 }
 const napiCarriesContext = probeContextCarriage()
