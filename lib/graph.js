@@ -583,3 +583,9 @@ function graph (events, options) {
 }
 
 module.exports = { AsyncGraph, graph, formatSteps }
+
+// The exporters (lib/export.js) as methods, as DESIGN.md names them.
+const exporters = require('./export')
+AsyncGraph.prototype.toChromeTrace = function toChromeTrace (options) { return exporters.toChromeTrace(this, options) }
+AsyncGraph.prototype.toFolded = function toFolded (options) { return exporters.toFolded(this, options) }
+AsyncGraph.prototype.toDot = function toDot (options) { return exporters.toDot(this, options) }

@@ -36,6 +36,7 @@ const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js'])
 const DEFAULT_STACK_LIMIT = 10000
+const STACK_LINES = 12 // most lines of a link stack kept
 
 
 // Site names by index, filled from the addon as new sites appear. Sites
@@ -205,7 +206,11 @@ const linkStacks = { map: new Map(), limit: DEFAULT_STACK_LIMIT, evicted: 0 }
 // Called by the engine with the linkID of each link made on this thread.
 function captureLinkStack (linkID) {
   const holder = {}
+  // Room for the frames linkStack() cuts (the bridge's, async_hooks').
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = limit + 8
   Error.captureStackTrace(holder, captureLinkStack)
+  Error.stackTraceLimit = limit
   const m = linkStacks.map
   m.set(linkID, holder)
   if (m.size > linkStacks.limit) {
@@ -225,8 +230,9 @@ function linkStack (linkID) {
   const holder = linkStacks.map.get(linkID)
   if (holder === undefined) return undefined
   const text = String(holder.stack)
-  const lines = text.split('\n').slice(1).filter((l) => !l.includes(LIB_DIR))
-  return lines.map((l) => l.trim()).join('\n')
+  const lines = text.split('\n').slice(1)
+    .filter((l) => !l.includes(LIB_DIR) && !l.includes('node:internal/async_hooks'))
+  return lines.slice(0, STACK_LINES).map((l) => l.trim()).join('\n')
 }
 
 // ---- the JS resource bridge (enable({ js: true })) -------------------------
