@@ -31,6 +31,7 @@ function out (obj) {
 function now () { return process.hrtime.bigint() }
 
 let drained = 0
+let lastCpuUs = 0 // CPU time of the process (all threads) in the last stream
 function drainNow () { const b = nat.drain(); drained += b.length }
 function noop () {}
 
@@ -40,8 +41,11 @@ function stream (fn, mode, items, arg, onItem) {
     let n = 0
     const cb = function () { if ((++n & (DRAIN_EVERY - 1)) === 0) onItem() }
     const t0 = now()
+    const c0 = process.cpuUsage()
     fn(mode, items, arg, cb, () => {
       if (n !== items) throw new Error(`${n} callbacks for ${items} items`)
+      const c = process.cpuUsage(c0)
+      lastCpuUs = c.user + c.system
       resolve(Number(now() - t0))
     })
   })
@@ -75,6 +79,7 @@ async function queue () {
   out({
     kind, variant, items: count, ns: ns + finalNs,
     itemsPerSec: count / ((ns + finalNs) / 1e9),
+    cpuNsPerItem: lastCpuUs * 1000 / count,
     eventsDrained: drained, dropped: s.dropped, ringBytes: s.ringBytes, rings: s.rings,
     capacity: s.capacity, recordSize: s.recordSize
   })
@@ -98,6 +103,7 @@ async function work () {
   out({
     kind, variant, items: count, ns: ns + finalNs,
     itemsPerSec: count / ((ns + finalNs) / 1e9),
+    cpuNsPerItem: lastCpuUs * 1000 / count,
     eventsDrained: drained, dropped: nat.stats().dropped
   })
 }

@@ -139,6 +139,9 @@ function main () {
   const started = Date.now()
   build()
   const results = { date: new Date().toISOString(), machine: machine(), runs: RUNS, quick, figures: {} }
+  // Other work on the machine skews wall-clock ratios: recorded, so a
+  // reader can tell a quiet run from a busy one.
+  results.loadAverageAtStart = os.loadavg()
 
   // 1, 2: record cost, cost when disabled.
   const c = core()
@@ -160,6 +163,12 @@ function main () {
   row(3, 'raw tsfn + empty async_hooks', qm.hooks, 'items/s', qm.raw, qm.hooks / qm.raw, null)
   row(3, 'tracked queue, shared context', qm.shared, 'items/s', qm.raw, qm.shared / qm.raw, 0.85, '>=')
   row(3, 'tracked queue, per-task context', qm.task, 'items/s', qm.raw, qm.task / qm.raw, 0.6, '>=')
+  const cpu = (v) => median(q[v].map((x) => x.cpuNsPerItem))
+  results.figures.queue.medianCpuNsPerItem = { raw: cpu('raw'), hooks: cpu('hooks'), shared: cpu('shared'), task: cpu('task') }
+  row(3, '  CPU ns/item (all threads): raw', cpu('raw'), 'ns', null, null, null)
+  row(3, '  CPU ns/item: raw + async_hooks', cpu('hooks'), 'ns', cpu('raw'), cpu('raw') / cpu('hooks'), null)
+  row(3, '  CPU ns/item: shared', cpu('shared'), 'ns', cpu('raw'), cpu('raw') / cpu('shared'), null)
+  row(3, '  CPU ns/item: per-task', cpu('task'), 'ns', cpu('raw'), cpu('raw') / cpu('task'), null)
   row(3, 'shared vs raw + async_hooks', qm.shared, 'items/s', qm.hooks, qm.shared / qm.hooks, 1, '>=')
   row(3, 'per-task vs raw + async_hooks', qm.task, 'items/s', qm.hooks, qm.task / qm.hooks, 1, '>=')
 
@@ -214,12 +223,15 @@ function main () {
   row(7, 'allocations per event, core hot path', c.hot_path_allocations, '', null, null, 0, '<=')
 
   results.elapsedSeconds = (Date.now() - started) / 1000
+  results.loadAverageAtEnd = os.loadavg()
   const text = printTable()
   results.table = text.split('\n')
   results.rows = rows
   process.stdout.write(`\nmachine: ${results.machine.cores} cores ${results.machine.cpu}, Debian ${results.machine.debian}, ` +
     `Node ${results.machine.node}, ${results.machine.gcc}; ${RUNS} runs per variant, medians; ` +
-    `${results.elapsedSeconds.toFixed(0)} s\n`)
+    `${results.elapsedSeconds.toFixed(0)} s; load average ${results.loadAverageAtStart[0].toFixed(2)} at start, ` +
+    `${results.loadAverageAtEnd[0].toFixed(2)} at end\n` +
+    'ratios are baseline / tracked throughput (items/s); CPU rows give baseline / tracked CPU time per item\n')
   const file = path.join(__dirname, 'results.json')
   fs.writeFileSync(file + '.tmp', JSON.stringify(results, null, 2) + '\n')
   fs.renameSync(file + '.tmp', file)

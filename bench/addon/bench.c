@@ -88,6 +88,7 @@ typedef struct {
   item_t* head;
   item_t** tailp;
   int stop;
+  int sleeping; /* the worker waits on cv: only then is it signalled */
   uv_thread_t worker;
 } qrun_t;
 
@@ -95,7 +96,11 @@ static void worker_main(void* arg) {
   qrun_t* r = arg;
   for (;;) {
     uv_mutex_lock(&r->mu);
-    while (r->head == NULL && !r->stop) uv_cond_wait(&r->cv, &r->mu);
+    while (r->head == NULL && !r->stop) {
+      r->sleeping = 1;
+      uv_cond_wait(&r->cv, &r->mu);
+      r->sleeping = 0;
+    }
     item_t* list = r->head;
     r->head = NULL;
     r->tailp = &r->head;
@@ -131,7 +136,8 @@ static int link_one(qrun_t* r) {
   uv_mutex_lock(&r->mu);
   *r->tailp = it;
   r->tailp = &it->next;
-  uv_cond_signal(&r->cv);
+  /* A futex wake per item would cost more than the rest of the item. */
+  if (r->sleeping) uv_cond_signal(&r->cv);
   uv_mutex_unlock(&r->mu);
   return 0;
 }
