@@ -231,7 +231,7 @@ function main () {
     `Node ${results.machine.node}, ${results.machine.gcc}; ${RUNS} runs per variant, medians; ` +
     `${results.elapsedSeconds.toFixed(0)} s; load average ${results.loadAverageAtStart[0].toFixed(2)} at start, ` +
     `${results.loadAverageAtEnd[0].toFixed(2)} at end\n` +
-    'ratios are baseline / tracked throughput (items/s); CPU rows give baseline / tracked CPU time per item\n')
+    'ratio: measured / baseline throughput (figure 1: 2-thread / 1-thread cost); CPU rows: baseline / measured CPU time per item\n')
   const file = path.join(__dirname, 'results.json')
   fs.writeFileSync(file + '.tmp', JSON.stringify(results, null, 2) + '\n')
   fs.renameSync(file + '.tmp', file)
