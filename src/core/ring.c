@@ -64,7 +64,9 @@ struct nat__ring_s {
   nat__ring_t* next; /* immutable once published, except under both locks */
 };
 
-_Atomic int nat__enabled = 0;
+/* Read by every record on every thread, written only by enable/disable:
+ * kept off the line of nat__id_counter, which every new ID writes. */
+_Alignas(64) _Atomic int nat__enabled = 0;
 
 static uv_once_t core_once = UV_ONCE_INIT;
 static uv_mutex_t reg_mutex;
@@ -91,9 +93,21 @@ static uint64_t retired_dropped = 0;
 static uint64_t drained_total = 0;
 static uint64_t ringless_seen = 0;
 
-static _Thread_local nat__ring_t* tls_ring = NULL;
-static _Thread_local uint32_t tls_serial = 0;
-static _Thread_local uint64_t tls_failed_generation = UINT64_MAX;
+/* The producer path reads tls_ring on every record. In a shared object
+ * (the addon) the default TLS model looks it up through __tls_get_addr, a
+ * call per record; initial-exec reads it at a fixed offset from the thread
+ * pointer, as lttng-ust does for its per-thread state. A library loaded
+ * with dlopen gets such variables from glibc's static TLS reserve, which
+ * these 20 bytes fit easily. */
+#if defined(__GNUC__) && !defined(__APPLE__)
+#define NAT__TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define NAT__TLS_FAST
+#endif
+static _Thread_local nat__ring_t* tls_ring NAT__TLS_FAST = NULL;
+static _Thread_local uint32_t tls_serial NAT__TLS_FAST = 0;
+static _Thread_local uint64_t tls_failed_generation NAT__TLS_FAST =
+    UINT64_MAX;
 
 static void ring_thread_exit(void* arg);
 

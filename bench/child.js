@@ -1,0 +1,176 @@
+'use strict'
+// One measurement in a fresh process (bench/run.js starts one per run and
+// variant): prints one JSON line on stdout.
+//
+//   node bench/child.js queue raw|hooks|shared|task ITEMS
+//   node bench/child.js work raw|tracked ITEMS
+//   node bench/child.js drain - EVENTS
+//   node bench/child.js graph - EVENTS
+//
+// Queue and work runs time the whole stream of ITEMS from the first link
+// to the last callback; tracked variants record and drain while they run
+// (every DRAIN_EVERY callbacks, from the callback, as an application that
+// keeps its trace would), raw ones run the same callback with a no-op in
+// place of the drain.
+const path = require('node:path')
+const root = path.join(__dirname, '..')
+const nat = require(root)
+const bench = require(path.join(__dirname, 'addon', 'build', 'Release', 'bench.node'))
+
+const [kind, variant, countArg] = process.argv.slice(2)
+const count = Number(countArg)
+const DRAIN_EVERY = 16384 // a power of two
+const CAPACITY = 1 << 18 // records per thread ring in tracked runs
+
+function out (obj) {
+  const ru = process.resourceUsage()
+  obj.maxRssBytes = ru.maxRSS * 1024
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+function now () { return process.hrtime.bigint() }
+
+let drained = 0
+let lastCpuUs = 0 // CPU time of the process (all threads) in the last stream
+function drainNow () { const b = nat.drain(); drained += b.length }
+function noop () {}
+
+// Runs `items` through fn(mode, items, arg, cb, done); resolves with ns.
+function stream (fn, mode, items, arg, onItem) {
+  return new Promise((resolve) => {
+    let n = 0
+    const cb = function () { if ((++n & (DRAIN_EVERY - 1)) === 0) onItem() }
+    const t0 = now()
+    const c0 = process.cpuUsage()
+    fn(mode, items, arg, cb, () => {
+      if (n !== items) throw new Error(`${n} callbacks for ${items} items`)
+      const c = process.cpuUsage(c0)
+      lastCpuUs = c.user + c.system
+      resolve(Number(now() - t0))
+    })
+  })
+}
+
+async function queue () {
+  let mode = variant
+  if (variant === 'hooks') {
+    // Today's only way to observe a threadsafe function's items: an empty
+    // async_hooks hook (records nothing, just has hooks installed).
+    require('node:async_hooks').createHook({
+      init () {}, before () {}, after () {}, destroy () {}
+    }).enable()
+    mode = 'raw'
+  }
+  const tracked = mode === 'shared' || mode === 'task'
+  if (tracked) nat.enable({ capacity: CAPACITY })
+  const onItem = tracked ? drainNow : noop
+  const WINDOW = 1024
+  await stream(bench.queueRun, mode, 20000, WINDOW, onItem) // warm-up
+  if (tracked) drainNow()
+  drained = 0
+  const ns = await stream(bench.queueRun, mode, count, WINDOW, () => onItem())
+  let finalNs = 0
+  if (tracked) {
+    const t = now()
+    drainNow() // what the run left in the rings counts too
+    finalNs = Number(now() - t)
+  }
+  const s = nat.stats()
+  out({
+    kind, variant, items: count, ns: ns + finalNs,
+    itemsPerSec: count / ((ns + finalNs) / 1e9),
+    cpuNsPerItem: lastCpuUs * 1000 / count,
+    eventsDrained: drained, dropped: s.dropped, ringBytes: s.ringBytes, rings: s.rings,
+    capacity: s.capacity, recordSize: s.recordSize
+  })
+}
+
+async function work () {
+  const tracked = variant === 'tracked'
+  if (tracked) nat.enable({ capacity: CAPACITY })
+  const onItem = tracked ? drainNow : noop
+  const PARALLEL = 4 // libuv's default pool size
+  await stream(bench.workRun, variant, 5000, PARALLEL, onItem) // warm-up
+  if (tracked) drainNow()
+  drained = 0
+  const ns = await stream(bench.workRun, variant, count, PARALLEL, () => onItem())
+  let finalNs = 0
+  if (tracked) {
+    const t = now()
+    drainNow()
+    finalNs = Number(now() - t)
+  }
+  out({
+    kind, variant, items: count, ns: ns + finalNs,
+    itemsPerSec: count / ((ns + finalNs) / 1e9),
+    cpuNsPerItem: lastCpuUs * 1000 / count,
+    eventsDrained: drained, dropped: nat.stats().dropped
+  })
+}
+
+// count events made with the manual marks (4 per item) on this thread.
+function makeEvents (events) {
+  bench.chain(Math.ceil(events / 4))
+}
+
+function drainDecode () {
+  // One ring big enough for the whole batch, so nothing is dropped.
+  let cap = 16
+  while (cap < count + 16) cap *= 2
+  nat.enable({ capacity: cap })
+  const runs = 5
+  const drainNs = []
+  const decodeNs = []
+  let n = 0
+  for (let r = 0; r < runs; r++) {
+    makeEvents(count)
+    let t = now()
+    const batch = nat.drain()
+    drainNs.push(Number(now() - t))
+    n = batch.length
+    // Iterated as objects, every field read.
+    t = now()
+    let sum = 0
+    for (const e of batch) sum += e.executeID + e.linkID + e.readyID + e.thread + (e.site === null ? 0 : 1)
+    decodeNs.push(Number(now() - t))
+    if (sum < 0) throw new Error('unreachable')
+  }
+  drainNs.sort((a, b) => a - b)
+  decodeNs.sort((a, b) => a - b)
+  const dn = drainNs[runs >> 1]
+  const de = decodeNs[runs >> 1]
+  out({
+    kind, events: n, drainNs: dn, decodeNs: de,
+    drainedPerSec: n / (dn / 1e9), decodedPerSec: n / (de / 1e9)
+  })
+}
+
+function graph () {
+  if (typeof nat.graph !== 'function') {
+    out({ kind, available: false })
+    return
+  }
+  nat.enable({ capacity: 1 << 21 })
+  makeEvents(count)
+  const batch = nat.drain()
+  if (global.gc) global.gc()
+  const heap0 = process.memoryUsage().heapUsed
+  const rss0 = process.memoryUsage().rss
+  const t = now()
+  const g = nat.graph(batch)
+  const ns = Number(now() - t)
+  const heap1 = process.memoryUsage().heapUsed
+  if (global.gc) global.gc()
+  const heapKept = process.memoryUsage().heapUsed - heap0
+  out({
+    kind, available: true, events: batch.length, ns, heapGrowthBytes: heap1 - heap0,
+    heapRetainedBytes: heapKept, rssBeforeBytes: rss0, graphType: g && g.constructor && g.constructor.name
+  })
+}
+
+const run = { queue, work, drain: drainDecode, graph }[kind]
+if (!run) throw new Error(`unknown kind ${kind}`)
+Promise.resolve(run()).catch((err) => {
+  process.stderr.write(String(err && err.stack) + '\n')
+  process.exit(1)
+})
