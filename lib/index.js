@@ -392,6 +392,7 @@ module.exports = {
   linkStack,
   formatPending,
   formatStack: formatSteps,
+  renderReport: require('./report').renderReport,
   AsyncGraph,
   EventBatch,
   EVENT_NAMES,
