@@ -391,6 +391,7 @@ th { background: var(--bg); font-weight: 600; font-size: 12px; }
 td.text, th.text { text-align: left; }
 td.site { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 tr.group th { text-align: center; }
+tr.group th.text { text-align: left; }
 .empty { color: var(--muted); }
 details summary { cursor: pointer; color: var(--muted); font-size: 12px; }
 `
