@@ -266,7 +266,7 @@ function page (data) {
     `<div class="total" id="total-${id}"><dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd></div>`
   const omitted = t.framesOmitted > 0
     ? `<p class="note" id="frames-omitted">${t.framesOmitted} of ${t.frames} frames left out: ` +
-      `this report shows the ${t.framesShown} slowest frames and every frame on their async stacks ` +
+      `this report shows ${t.framesShown}: the slowest frames and every frame on their async stacks ` +
       '(site totals and pending work still count them all).</p>'
     : ''
   return `<!doctype html>
