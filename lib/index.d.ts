@@ -276,6 +276,8 @@ export function assertNoPending(t: { after(fn: () => void): void; name?: string 
 export function linkStack(linkID: number): string | undefined
 export function formatPending(items: PendingItem[]): string
 export function formatStack(steps: StackStep[]): string
+/** One self-contained HTML page (timeline, async stacks, site latencies, pending work) that needs no network to view. */
+export function renderReport(graph: AsyncGraph, options?: { title?: string; maxFrames?: number; generated?: string }): string
 export const EVENT_NAMES: ReadonlyArray<EventName | undefined>
 export const EVENT_TYPES: Readonly<Record<EventName, number>>
 /** The C function table for other addons (see include/napi_async_trace.h). */

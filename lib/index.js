@@ -398,6 +398,7 @@ module.exports = {
   linkStack,
   formatPending,
   formatStack: formatSteps,
+  renderReport: require('./report').renderReport,
   AsyncGraph,
   EventBatch,
   EVENT_NAMES,

@@ -1,0 +1,225 @@
+'use strict'
+// renderReport without a browser: the page is self-contained, embeds the
+// data, cannot be broken out of by site names or stacks, and keeps its
+// frame budget without cutting any async stack short.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { root, loadConsumer, sleep } = require('./helpers')
+
+const nat = require(root)
+const { renderReport, walkStack } = require(`${root}/lib/report`)
+const c = loadConsumer()
+
+const EVIL_SITE = 'x:</script><img src=x onerror=alert(1)>'
+const EVIL_STACK = 'at evil (</script><script>alert(2)</script>)\nat <!-- (file.js:1:1)'
+
+test.afterEach(() => {
+  nat.disable()
+  nat.drain()
+})
+
+async function until (done, what, limitMs = 60_000) {
+  const start = Date.now()
+  while (!done()) {
+    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`)
+    await sleep(1)
+  }
+}
+
+// JS frame -> hop:1 -> hop:2 -> ... on the consumer fixture's queues, as in
+// graph.test.js. Resolves to the executeID of the last hop's callback.
+async function chain (hops, prefix) {
+  const queues = []
+  let last = 0
+  for (let i = 1; i <= hops; i++) {
+    const n = i
+    queues.push(c.createQueue(`${prefix}:${n}`, () => {
+      if (n < hops) c.submit(queues[n], n + 1, 0)
+      else last = nat.marks.current()
+    }, { poolThreads: 1 }))
+  }
+  const frame = nat.marks.begin(nat.marks.site(`${prefix}:start`), 0)
+  c.submit(queues[0], 1, 0)
+  nat.marks.end(frame)
+  await until(() => last !== 0, 'the last hop')
+  for (const q of queues) c.release(q)
+  return last
+}
+
+// The JSON blob of a rendered page.
+function embedded (html) {
+  const m = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)
+  assert.ok(m, 'the page embeds its data')
+  return JSON.parse(m[1])
+}
+
+function framesOf (data) {
+  return new Map(data.frames.map((f) => [f[0], f]))
+}
+
+// graph.stack(id) with times made relative to the report's t0, in the
+// shape walkStack gives (NaN as null, no `aborted`).
+function expectedSteps (g, id, t0) {
+  const rel = (v) => Number.isFinite(v) ? v - t0 : null
+  return g.stack(id).map((s) => {
+    const o = { ...s }
+    delete o.aborted
+    if ('ts' in o) o.ts = rel(o.ts)
+    if (o.kind === 'frame') {
+      o.begin = rel(o.begin)
+      o.end = rel(o.end)
+      o.duration = Number.isFinite(s.duration) ? o.end - o.begin : null
+    }
+    return o
+  })
+}
+
+function assertStacksMatch (g, data) {
+  const frames = framesOf(data)
+  for (const id of frames.keys()) {
+    assert.deepEqual(walkStack(data, frames, id), expectedSteps(g, id, data.t0 === null ? 0 : data.t0), `the stack of frame ${id}`)
+  }
+}
+
+test('the page needs no network: no external src/href, no imports, a CSP that forbids fetches', async () => {
+  nat.enable({ stacks: true })
+  nat.drain()
+  await chain(3, 'net')
+  const html = renderReport(nat.graph(nat.drain()), { title: 'net', generated: 'by the test' })
+  assert.match(html, /^<!doctype html>/)
+  assert.doesNotMatch(html, /\b(?:src|href|xlink:href|action|poster|srcset)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|\/\/)/i,
+    'no attribute points at a URL')
+  assert.doesNotMatch(html, /https?:/i, 'no http(s) URL anywhere, not even the SVG namespace')
+  assert.doesNotMatch(html, /@import|url\(\s*["']?(?!#)/i, 'CSS loads nothing')
+  assert.doesNotMatch(html, /<(?:link|img|iframe|object|embed|base|audio|video|source)\b/i)
+  for (const m of html.matchAll(/<script\b[^>]*>/gi)) assert.doesNotMatch(m[0], /\bsrc\s*=/i, 'scripts are inline')
+  assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none';/)
+  assert.match(html, /<title>net<\/title>/)
+  assert.match(html, /by the test/)
+})
+
+test('the page embeds frames, stacks, site totals and pending work', async () => {
+  nat.enable({ stacks: true })
+  nat.drain()
+  const leak = nat.marks.link(nat.marks.site('leak:q'))
+  const last = await chain(5, 'emb')
+  const g = nat.graph(nat.drain())
+  const data = embedded(renderReport(g))
+  assert.equal(data.title, 'napi-async-trace report')
+  assert.equal(data.totals.frames, g.frames().length)
+  assert.equal(data.totals.framesOmitted, 0)
+  assert.equal(data.totals.pending, g.pending().length)
+  assert.equal(data.totals.lost, g.lost)
+  assert.equal(data.totals.problems, g.problemCount)
+  assert.equal(data.frames.length, g.frames().length)
+  assert.deepEqual(data.siteStats.map((s) => s.site), g.sites().map((s) => s.site))
+  assert.ok(data.pending.some((p) => p.kind === 'link' && p.id === leak && p.site === 'leak:q'))
+  // The stack of every embedded frame walks exactly as graph.stack().
+  assertStacksMatch(g, data)
+  const steps = walkStack(data, framesOf(data), last)
+  assert.deepEqual(steps.filter((s) => s.kind === 'frame' || s.kind === 'root').map((s) => s.site ?? 'root'),
+    g.stackSites(last))
+  assert.ok(steps.some((s) => s.kind === 'link' && /chain/.test(s.stack)), 'the JS stack of the first link is embedded')
+})
+
+test('site names and stacks cannot close the data tag or inject markup', () => {
+  nat.enable()
+  nat.drain()
+  const evil = nat.marks.site(EVIL_SITE)
+  const f = nat.marks.begin(evil, 0)
+  const linkID = nat.marks.link(evil) // stays pending, with its stack
+  nat.marks.end(f)
+  const g = nat.graph(nat.drain(), { stacks: new Map([[linkID, EVIL_STACK]]) })
+  const html = renderReport(g, { title: '</title><script>alert(3)</script>', generated: '<b>x</b>' })
+  assert.equal(html.match(/<\/script/gi).length, 2, 'only the two script elements close')
+  assert.equal(html.match(/<script/gi).length, 2, 'only the two script elements open')
+  assert.doesNotMatch(html, /<img|<!--|<b>/i)
+  assert.match(html, /<title>&lt;\/title&gt;&lt;script&gt;alert\(3\)&lt;\/script&gt;<\/title>/)
+  const data = embedded(html)
+  assert.ok(data.sites.includes(EVIL_SITE), 'the site name survives unchanged')
+  assert.deepEqual(data.pending.filter((p) => p.site === EVIL_SITE).map((p) => p.stack), [EVIL_STACK])
+  assert.deepEqual(data.siteStats.map((s) => s.site), [EVIL_SITE])
+})
+
+// A hand-made graph: `chains` chains of `depth` frames each (frame k of a
+// chain links the work frame k+1 runs), one thread per chain, frame
+// durations from a seeded sequence so the slowest are known.
+function syntheticEvents (chains, depth) {
+  const events = []
+  let id = 0
+  let ts = 1_000_000
+  let seed = 7
+  const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 }
+  for (let c = 0; c < chains; c++) {
+    let parent = 0
+    for (let d = 0; d < depth; d++) {
+      const site = `syn:${d}`
+      const linkID = ++id
+      events.push({ event: 'link', executeID: parent, linkID, ts: ts++, site, thread: c + 1, env: 1 })
+      const readyID = ++id
+      events.push({ event: 'ready', executeID: 0, linkID, readyID, ts: ts += 10, site, thread: 0, env: 1 })
+      const exec = ++id
+      events.push({ event: 'executionBegin', executeID: exec, readyID, ts: ts += 10, site, thread: c + 1, env: 1 })
+      ts += 1 + Math.floor(rand() * 100_000)
+      events.push({ event: 'executionEnd', executeID: exec, ts, site, thread: c + 1, env: 1 })
+      parent = exec
+    }
+  }
+  return events
+}
+
+test('maxFrames keeps the slowest frames with their whole stacks and says how many were left out', () => {
+  const g = nat.graph(syntheticEvents(40, 6)) // 240 frames
+  const all = g.frames()
+  assert.equal(all.length, 240)
+  const full = embedded(renderReport(g))
+  assert.equal(full.frames.length, 240)
+  assert.doesNotMatch(renderReport(g), /id="frames-omitted"/)
+
+  for (const max of [1, 6, 25, 100, 239]) {
+    const html = renderReport(g, { maxFrames: max })
+    const data = embedded(html)
+    assert.ok(data.frames.length <= max, `${data.frames.length} frames embedded for maxFrames ${max}`)
+    assert.ok(data.frames.length > 0)
+    assert.equal(data.totals.frames, 240)
+    assert.equal(data.totals.framesOmitted, 240 - data.frames.length)
+    assert.match(html, new RegExp(`id="frames-omitted">${240 - data.frames.length} of 240 frames left out: this report shows ${data.frames.length}: `))
+    // Site totals still count every frame.
+    assert.equal(data.siteStats.reduce((n, s) => n + s.frames, 0), 240)
+    // Closed under the async stack: no embedded frame's stack goes missing.
+    assertStacksMatch(g, data)
+    const frames = framesOf(data)
+    for (const id of frames.keys()) {
+      assert.ok(walkStack(data, frames, id).every((s) => s.kind !== 'missing'), `frame ${id}'s stack is whole`)
+    }
+    // The slowest frame whose chain fits is in.
+    const slowest = all.filter((f) => g.stack(f.id).filter((s) => s.kind === 'frame').length <= max)
+      .sort((a, b) => b.duration - a.duration)[0]
+    assert.ok(frames.has(slowest.id), `the slowest frame that fits (${slowest.id}) is kept for maxFrames ${max}`)
+  }
+})
+
+test('input without times (the seed format) renders, stacks intact', () => {
+  const g = nat.graph(syntheticEvents(2, 3).map(({ event, executeID, linkID, readyID }) => ({ event, executeID, linkID, readyID })))
+  const html = renderReport(g)
+  const data = embedded(html)
+  assert.equal(data.t0, null)
+  assert.equal(data.totals.framesUntimed, 6)
+  assertStacksMatch(g, data)
+})
+
+test('renderReport checks its arguments', () => {
+  const g = nat.graph([])
+  const code = (fn, expected) => assert.throws(fn, (err) => err.code === expected)
+  code(() => renderReport({}), 'ERR_INVALID_ARG_TYPE')
+  code(() => renderReport([]), 'ERR_INVALID_ARG_TYPE')
+  code(() => renderReport(g, null), 'ERR_INVALID_ARG_TYPE')
+  code(() => renderReport(g, { nope: 1 }), 'ERR_INVALID_ARG_VALUE')
+  code(() => renderReport(g, { title: 5 }), 'ERR_INVALID_ARG_TYPE')
+  code(() => renderReport(g, { maxFrames: 0 }), 'ERR_OUT_OF_RANGE')
+  code(() => renderReport(g, { maxFrames: 1.5 }), 'ERR_OUT_OF_RANGE')
+  code(() => renderReport(g, { generated: {} }), 'ERR_INVALID_ARG_TYPE')
+  const data = embedded(renderReport(g)) // an empty graph is a valid, empty page
+  assert.equal(data.frames.length, 0)
+  assert.equal(nat.renderReport, renderReport)
+})
