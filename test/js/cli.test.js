@@ -93,6 +93,17 @@ test('chrome writes the Trace Event Format: slices per thread, flows link -> fra
   assert.equal(flows.size, 3)
 })
 
+test('report writes the HTML report', () => {
+  const out = path.join(dir, 'report.html')
+  const r = run('report', trace, '-o', out)
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stderr, /wrote the report to .*report\.html/)
+  const html = fs.readFileSync(out, 'utf8')
+  assert.match(html, /^<!doctype html>/i)
+  assert.match(html, /cliapp:hop/)
+  assert.doesNotMatch(html, /https?:/)
+})
+
 test('folded and dot', () => {
   const f = run('folded', trace)
   assert.equal(f.status, 0, f.stderr)
