@@ -96,7 +96,7 @@ function enable (options = {}) {
     }
   }
   if (binding.enable(capacity, maxThreads)) process.nextTick(binding.rootEnd)
-  if (stackLimit !== undefined) linkStacks.limit = stackLimit
+  if (stackLimit !== undefined) setStackLimit(stackLimit)
   if (stacks === true) binding.setLinkHook(captureLinkStack)
   else if (stacks === false) binding.setLinkHook(null)
   if (js === false) bridgeOff()
@@ -199,9 +199,10 @@ const marks = Object.freeze({
 // ---- link stacks (enable({ stacks: true })) --------------------------------
 
 // linkID -> an object whose `stack` V8 formats on first read (capture is
-// cheap, formatting is not). Insertion order is age order: the oldest go
-// first past the limit.
-const linkStacks = { map: new Map(), limit: DEFAULT_STACK_LIMIT, evicted: 0 }
+// cheap, formatting is not). `order` holds the linkIDs in capture order as
+// a ring, so the oldest is evicted in O(1) past the limit (iterating a Map
+// from its start after many deletes is not O(1) in V8).
+const linkStacks = { map: new Map(), order: [], next: 0, limit: DEFAULT_STACK_LIMIT, evicted: 0 }
 
 // Called by the engine with the linkID of each link made on this thread.
 function captureLinkStack (linkID) {
@@ -211,12 +212,26 @@ function captureLinkStack (linkID) {
   Error.stackTraceLimit = limit + 8
   Error.captureStackTrace(holder, captureLinkStack)
   Error.stackTraceLimit = limit
-  const m = linkStacks.map
-  m.set(linkID, holder)
-  if (m.size > linkStacks.limit) {
-    m.delete(m.keys().next().value)
-    linkStacks.evicted++
+  const ls = linkStacks
+  if (ls.order.length < ls.limit) {
+    ls.order.push(linkID)
+  } else {
+    if (ls.next >= ls.limit) ls.next = 0
+    if (ls.map.delete(ls.order[ls.next])) ls.evicted++
+    ls.order[ls.next++] = linkID
   }
+  ls.map.set(linkID, holder)
+}
+
+function setStackLimit (limit) {
+  const ls = linkStacks
+  // Keep the newest `limit` in capture order.
+  const ordered = ls.order.length < ls.limit ? ls.order : [...ls.order.slice(ls.next), ...ls.order.slice(0, ls.next)]
+  const drop = Math.max(0, ordered.length - limit)
+  for (let i = 0; i < drop; i++) if (ls.map.delete(ordered[i])) ls.evicted++
+  ls.order = ordered.slice(drop)
+  ls.next = 0
+  ls.limit = limit
 }
 
 const LIB_DIR = require('node:path').join(__dirname, require('node:path').sep)
