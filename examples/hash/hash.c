@@ -239,9 +239,15 @@ static void call_js(napi_env env, napi_value js_cb, void* context,
            napi_get_undefined(env, &undefined) == napi_ok;
   job_free(env, j);
   settle(h); /* may release the queue and join the pool after close() */
-  /* Last, so a callback that throws leaves nothing undone; Node reports
-   * the exception as uncaught. */
-  if (ok) napi_call_function(env, undefined, cb, 2, argv, NULL);
+  /* Last, so a callback that throws leaves nothing undone. Its exception
+   * is handed to process 'uncaughtException' here: left pending, Node 20
+   * would only print a DEP0168 warning for the engine's env and drop it. */
+  if (ok && napi_call_function(env, undefined, cb, 2, argv, NULL) ==
+                napi_pending_exception) {
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok)
+      napi_fatal_exception(env, exception);
+  }
 }
 
 /* A hash made ready that will never be delivered (the queue was aborted).
