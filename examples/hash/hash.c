@@ -135,9 +135,10 @@ static void pool_main(void* arg) {
     /* Blocking never waits here: the queue has no size limit. */
     int err = nat->queue_ready(j->task, j, napi_tsfn_blocking);
     if (err == 0) continue; /* the engine's now: call_js or drop */
-    /* NAT_ECLOSING (abort or teardown): the engine freed the task. Any
-     * other failure leaves it ours to cancel. */
-    if (err != NAT_ECLOSING) nat->task_cancel(j->task);
+    /* NAT_ECLOSING (abort or teardown) and NAT_ENAPI: the engine aborted
+     * and freed the task. Only NAT_EFULL (never, here: no size limit)
+     * leaves it ours, to cancel. */
+    if (err == NAT_EFULL) nat->task_cancel(j->task);
     j->task = NULL;
     uv_mutex_lock(&h->mu);
     j->next = h->orphans;
