@@ -24,10 +24,12 @@ class Tally {
     this.lostByThread = {}
     this.batches = 0
     this.records = 0 // every record drained, lost markers excluded
+    this.unordered = 0 // records older than the one before them in a batch
   }
 
   take (batch) {
     this.batches++
+    let prevTs = 0
     for (let i = 0; i < batch.length; i++) {
       const ev = batch.eventAt(i)
       if (ev === 'lost') {
@@ -39,6 +41,9 @@ class Tally {
         continue
       }
       this.records++
+      const ts = batch.tsAt(i)
+      if (ts < prevTs) this.unordered++
+      prevTs = ts
       if (batch.siteAt(i) !== this.site) { this.other++; continue }
       this.events[ev] = (this.events[ev] || 0) + 1
       const id = (ev === 'executionEnd' ? batch.executeIDAt(i) : FIELD[ev] ? batch[FIELD[ev]](i) : 0) - this.first - 1
@@ -65,8 +70,8 @@ class Tally {
       else twice++
       if (this.ends[i] > 1) endsTwice++
     }
-    const { events, other, lost, lostMarkers, lostByThread, batches, records } = this
-    return { ids: this.size, once, twice, missing, endsTwice, events, other, lost, lostMarkers, lostByThread, batches, records }
+    const { events, other, lost, lostMarkers, lostByThread, batches, records, unordered } = this
+    return { ids: this.size, once, twice, missing, endsTwice, events, other, lost, lostMarkers, lostByThread, batches, records, unordered }
   }
 }
 
