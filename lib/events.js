@@ -7,6 +7,7 @@
 // Record layout, 48 bytes, little-endian on every platform Node ships for:
 //   0 ts  8 executeID  16 linkID  24 readyID  (u64)
 //   32 site  36 env  40 thread  (u32)   44 type  46 flags  (u16)
+const { isArrayBuffer } = require('node:util').types
 const { invalidArgType, outOfRange, validateInteger } = require('./errors')
 
 const RECORD_SIZE = 48
@@ -54,7 +55,9 @@ class EventBatch {
   // siteName: index -> name (or null for site 0 / unknown).
   constructor (buffer, siteName) {
     if (buffer === null || buffer === undefined) buffer = new ArrayBuffer(0)
-    if (!(buffer instanceof ArrayBuffer)) throw invalidArgType('buffer', 'an ArrayBuffer', buffer)
+    // isArrayBuffer, not instanceof: an object whose prototype is an
+    // ArrayBuffer passes instanceof and then throws from byteLength.
+    if (!isArrayBuffer(buffer)) throw invalidArgType('buffer', 'an ArrayBuffer', buffer)
     if (buffer.byteLength % RECORD_SIZE !== 0) {
       throw outOfRange('buffer.byteLength', `a multiple of ${RECORD_SIZE} (whole records)`, buffer.byteLength)
     }

@@ -110,11 +110,19 @@ int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
               uint64_t ready_id, uint32_t site, uint32_t env);
 
 /*
- * As nat__emit, with a timestamp the caller took earlier (0: now). For an
- * event whose effect must not be seen before it is recorded, say a ready
- * that enqueues work another thread may run at once: take the time, act,
- * then record. `ts` must not be older than this thread's previous record
- * (records of one thread stay in time order).
+ * As nat__emit, with a timestamp the caller took earlier (0: now), and
+ * without looking at nat__enabled: the caller checked it when it decided to
+ * record, typically when it made the event's ID. Once an ID is handed out
+ * its event must be committed or dropped and counted; a disable() landing
+ * between the check and the write must not make it vanish (recorded +
+ * dropped would no longer add up to what producers were told was recorded,
+ * and the ID would appear in later events with no record of its own).
+ * Returns 1 (committed) or -1 (dropped), never 0.
+ *
+ * The timestamp is for an event whose effect must not be seen before it is
+ * recorded, say a ready that enqueues work another thread may run at once:
+ * take the time, act, then record. `ts` must not be older than this
+ * thread's previous record (records of one thread stay in time order).
  */
 int nat__emit_at(uint64_t ts, nat_event_type_t type, uint64_t execute_id,
                  uint64_t link_id, uint64_t ready_id, uint32_t site,
