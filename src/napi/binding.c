@@ -355,6 +355,24 @@ static napi_value js_abort(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Stores argv0 (a function, or null to clear) in *ref, a reference of this
+ * env. `what` names the argument in the error. JS thread. */
+static napi_value set_fn_ref(napi_env env, napi_value arg, napi_ref* ref,
+                             const char* what) {
+  napi_valuetype t;
+  napi_typeof(env, arg, &t);
+  if (t != napi_function && t != napi_null) {
+    nat__throw(env, NAT_EINVAL, what);
+    return NULL;
+  }
+  if (*ref != NULL) napi_delete_reference(env, *ref);
+  *ref = NULL;
+  if (t == napi_function &&
+      napi_create_reference(env, arg, 1, ref) != napi_ok)
+    nat__throw(env, NAT_ENAPI, NULL);
+  return NULL;
+}
+
 /* setLinkHook(fn | null): fn(linkID) is called for every link made on this
  * JS thread (enable({ stacks: true })). */
 static napi_value js_set_link_hook(napi_env env, napi_callback_info info) {
@@ -362,20 +380,8 @@ static napi_value js_set_link_hook(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[0], &t);
-  if (t != napi_function && t != napi_null) {
-    nat__throw(env, NAT_EINVAL, "hook must be a function or null");
-    return NULL;
-  }
-  if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
-  e->link_hook = NULL;
-  if (t == napi_function &&
-      napi_create_reference(env, argv[0], 1, &e->link_hook) != napi_ok) {
-    nat__throw(env, NAT_ENAPI, NULL);
-    return NULL;
-  }
-  return NULL;
+  return set_fn_ref(env, argv[0], &e->link_hook,
+                    "hook must be a function or null");
 }
 
 static napi_value js_current_frame(napi_env env, napi_callback_info info) {
@@ -483,20 +489,8 @@ static napi_value js_set_context_carrier(napi_env env,
   if (get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[0], &t);
-  if (t != napi_function && t != napi_null) {
-    nat__throw(env, NAT_EINVAL, "snapshot must be a function or null");
-    return NULL;
-  }
-  if (e->snapshot_fn != NULL) napi_delete_reference(env, e->snapshot_fn);
-  e->snapshot_fn = NULL;
-  if (t == napi_function &&
-      napi_create_reference(env, argv[0], 1, &e->snapshot_fn) != napi_ok) {
-    nat__throw(env, NAT_ENAPI, NULL);
-    return NULL;
-  }
-  return NULL;
+  return set_fn_ref(env, argv[0], &e->snapshot_fn,
+                    "snapshot must be a function or null");
 }
 
 /* ---- module init -------------------------------------------------------- */

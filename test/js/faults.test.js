@@ -8,7 +8,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
-const { root, runFresh, buildConsumer, sleep } = require('./helpers')
+const { root, runFresh, buildConsumer, sleep, until } = require('./helpers')
 
 const consumer = buildConsumer()
 const nat = require(root)
@@ -27,13 +27,6 @@ function child (code) {
   return JSON.parse(r.stdout.trim().split('\n').pop())
 }
 
-async function until (cond, what, limitMs = 60_000) {
-  const start = Date.now()
-  while (!cond()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(1)
-  }
-}
 
 test('disable() and enable() while 4 native threads record, 20 rounds: every ID handed out is recorded or dropped', () => {
   const ROUNDS = 20

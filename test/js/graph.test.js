@@ -4,18 +4,11 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { Worker } = require('node:worker_threads')
-const { root, loadConsumer, consumerPath, sleep } = require('./helpers')
+const { root, loadConsumer, consumerPath, sleep, until } = require('./helpers')
 
 const nat = require(root)
 const c = loadConsumer()
 
-async function until (done, what, limitMs = 60_000) {
-  const start = Date.now()
-  while (!done()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(1)
-  }
-}
 
 test.afterEach(() => {
   nat.disable()

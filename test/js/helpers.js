@@ -60,6 +60,17 @@ function loadConsumer () {
 // Resolves after `ms` milliseconds.
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+// Resolves once `done()` is true, polling on the event loop; a generous
+// limit turns a hang into a failure (it is not a timing assertion).
+async function until (done, what, limitMs = 60_000) {
+  const start = Date.now()
+  while (!done()) {
+    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`)
+    await sleep(1)
+  }
+}
+
+module.exports.until = until
 module.exports.buildConsumer = buildConsumer
 module.exports.loadConsumer = loadConsumer
 module.exports.consumerPath = consumerPath

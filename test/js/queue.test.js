@@ -4,21 +4,13 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { AsyncLocalStorage, AsyncResource, createHook, executionAsyncId, triggerAsyncId } = require('node:async_hooks')
-const { root, runFresh, SEED_OUTPUT, loadConsumer, consumerPath, sleep } = require('./helpers')
+const { root, runFresh, SEED_OUTPUT, loadConsumer, consumerPath, sleep, until } = require('./helpers')
 
 const nat = require(root)
 const c = loadConsumer()
 const E = Object.fromEntries(['EINVAL', 'ENOMEM', 'EWRONGTHREAD', 'ECLOSING', 'EFULL', 'EALREADY',
   'ENOTLOADED', 'EVERSION', 'ENAPI', 'EFRAME', 'EBUSY', 'ENAMETOOLONG'].map((n, i) => [n, -(i + 1)]))
 
-// Resolves when `done()` is true, polling on the event loop.
-async function until (done, what, limitMs = 60_000) {
-  const start = Date.now()
-  while (!done()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(1)
-  }
-}
 
 function eventsOf (site, events) {
   return events.filter((e) => e.site === site)

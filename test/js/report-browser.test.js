@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { pathToFileURL } = require('node:url')
-const { root, loadConsumer, sleep } = require('./helpers')
+const { root, loadConsumer, until } = require('./helpers')
 
 const CHROMIUM = '/usr/bin/chromium'
 const SKIP = fs.existsSync(CHROMIUM) ? false : 'chromium not installed: apt-get install chromium'
@@ -18,13 +18,6 @@ const EVIL_SITE = 'x:</script><img src=x onerror=alert(1)>'
 
 const nat = require(root)
 
-async function until (done, what, limitMs = 60_000) {
-  const start = Date.now()
-  while (!done()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(1)
-  }
-}
 
 // JS frame (hop:start) -> hop:1 -> ... -> hop:5 through the consumer
 // fixture's queues, each hop on its own pool thread. Resolves to the

@@ -4,7 +4,7 @@
 // frame budget without cutting any async stack short.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { root, loadConsumer, sleep } = require('./helpers')
+const { root, loadConsumer, until } = require('./helpers')
 
 const nat = require(root)
 const { renderReport, walkStack } = require(`${root}/lib/report`)
@@ -18,13 +18,6 @@ test.afterEach(() => {
   nat.drain()
 })
 
-async function until (done, what, limitMs = 60_000) {
-  const start = Date.now()
-  while (!done()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(1)
-  }
-}
 
 // JS frame -> hop:1 -> hop:2 -> ... on the consumer fixture's queues, as in
 // graph.test.js. Resolves to the executeID of the last hop's callback.
