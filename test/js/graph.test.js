@@ -4,7 +4,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { Worker } = require('node:worker_threads')
-const { root, loadConsumer, consumerPath, sleep, until } = require('./helpers')
+const { root, loadConsumer, consumerPath, sleep, until, nativeChain } = require('./helpers')
 
 const nat = require(root)
 const c = loadConsumer()
@@ -15,32 +15,11 @@ test.afterEach(() => {
   nat.drain()
 })
 
-// JS frame -> native task (hop:1) -> callback -> native task (hop:2) -> ...
-// Each hop is its own queue, so each site names one hop. Returns the
-// executeID of the last callback.
-async function chain (hops, prefix) {
-  const queues = []
-  let last = 0
-  for (let i = 1; i <= hops; i++) {
-    const n = i
-    queues.push(c.createQueue(`${prefix}:${n}`, () => {
-      if (n < hops) c.submit(queues[n], n + 1, 0)
-      else last = nat.marks.current()
-    }, { poolThreads: 1 }))
-  }
-  const start = nat.marks.site(`${prefix}:start`)
-  const frame = nat.marks.begin(start, 0)
-  c.submit(queues[0], 1, 0)
-  nat.marks.end(frame)
-  await until(() => last !== 0, 'the last hop')
-  for (const q of queues) c.release(q)
-  return { last, frame }
-}
 
 test('the async call stack of the 5th hop names every hop in order', async () => {
   nat.enable()
   nat.drain()
-  const { last, frame } = await chain(5, 'hop')
+  const { last, frame } = await nativeChain(c, 5, 'hop')
   const g = nat.graph(nat.drain())
   assert.deepEqual(g.stackSites(last), ['hop:5', 'hop:4', 'hop:3', 'hop:2', 'hop:1', 'hop:start', 'root'])
   const steps = g.stack(last)
@@ -81,7 +60,7 @@ test('the graph accumulates over several drains and reads its own JSON back', as
   const g = nat.graph()
   const q = c.createQueue('acc:q', () => {}, { poolThreads: 1 })
   const parts = []
-  const { last } = await chain(3, 'acc')
+  const { last } = await nativeChain(c, 3, 'acc')
   for (let i = 0; i < 3; i++) {
     // drain in pieces: a frame's begin and end may land in different batches
     const b = nat.drain({ max: 7 })

@@ -70,7 +70,31 @@ async function until (done, what, limitMs = 60_000) {
   }
 }
 
+// JS frame `<prefix>:start` -> native task `<prefix>:1` -> its callback ->
+// `<prefix>:2` -> ... on the consumer fixture `c`, one queue (and pool
+// thread) per hop. Resolves to { last, frame }: the executeIDs of the last
+// hop's callback and of the starting JS frame.
+async function nativeChain (c, hops, prefix) {
+  const nat = require(root)
+  const queues = []
+  let last = 0
+  for (let i = 1; i <= hops; i++) {
+    const n = i
+    queues.push(c.createQueue(`${prefix}:${n}`, () => {
+      if (n < hops) c.submit(queues[n], n + 1, 0)
+      else last = nat.marks.current()
+    }, { poolThreads: 1 }))
+  }
+  const frame = nat.marks.begin(nat.marks.site(`${prefix}:start`), 0)
+  c.submit(queues[0], 1, 0)
+  nat.marks.end(frame)
+  await until(() => last !== 0, 'the last hop')
+  for (const q of queues) c.release(q)
+  return { last, frame }
+}
+
 module.exports.until = until
+module.exports.nativeChain = nativeChain
 module.exports.buildConsumer = buildConsumer
 module.exports.loadConsumer = loadConsumer
 module.exports.consumerPath = consumerPath

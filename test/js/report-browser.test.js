@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { pathToFileURL } = require('node:url')
-const { root, loadConsumer, until } = require('./helpers')
+const { root, loadConsumer, nativeChain } = require('./helpers')
 
 const CHROMIUM = '/usr/bin/chromium'
 const SKIP = fs.existsSync(CHROMIUM) ? false : 'chromium not installed: apt-get install chromium'
@@ -19,26 +19,6 @@ const EVIL_SITE = 'x:</script><img src=x onerror=alert(1)>'
 const nat = require(root)
 
 
-// JS frame (hop:start) -> hop:1 -> ... -> hop:5 through the consumer
-// fixture's queues, each hop on its own pool thread. Resolves to the
-// executeID of the last hop's callback.
-async function chain (c, hops) {
-  const queues = []
-  let last = 0
-  for (let i = 1; i <= hops; i++) {
-    const n = i
-    queues.push(c.createQueue(`hop:${n}`, () => {
-      if (n < hops) c.submit(queues[n], n + 1, 0)
-      else last = nat.marks.current()
-    }, { poolThreads: 1 }))
-  }
-  const frame = nat.marks.begin(nat.marks.site('hop:start'), 0)
-  c.submit(queues[0], 1, 0)
-  nat.marks.end(frame)
-  await until(() => last !== 0, 'the last hop')
-  for (const q of queues) c.release(q)
-  return last
-}
 
 test('the report in chromium: offline, click a frame, read its async stack', { skip: SKIP, timeout: 180_000 }, async () => {
   const c = loadConsumer()
@@ -48,7 +28,7 @@ test('the report in chromium: offline, click a frame, read its async stack', { s
   const leaked = nat.marks.link(leakSite) // never made ready: pending
   const evil = nat.marks.begin(nat.marks.site(EVIL_SITE), 0)
   nat.marks.end(evil)
-  const last = await chain(c, 5)
+  const { last } = await nativeChain(c, 5, 'hop')
   const g = nat.graph(nat.drain())
   nat.disable()
   const expected = g.stackSites(last)
@@ -93,7 +73,7 @@ test('the report in chromium: offline, click a frame, read its async stack', { s
     // Every step, in order, as graph.stack() has them; the first link's JS stack is shown.
     const kinds = await page.locator('#stack-panel [data-kind]').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')))
     assert.deepEqual(kinds, g.stack(last).map((s) => s.kind))
-    assert.match(await page.locator('#stack-panel [data-kind="link"] pre').last().textContent(), /chain/)
+    assert.match(await page.locator('#stack-panel [data-kind="link"] pre').last().textContent(), /nativeChain/)
     assert.ok(await page.locator('#stack-graph rect').count() >= expected.length, 'the chain is drawn')
     assert.equal(await page.locator(`#timeline rect.selected[data-frame-id="${last}"]`).count(), 1)
 

@@ -4,7 +4,7 @@
 // frame budget without cutting any async stack short.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { root, loadConsumer, until } = require('./helpers')
+const { root, loadConsumer, nativeChain } = require('./helpers')
 
 const nat = require(root)
 const { renderReport, walkStack } = require(`${root}/lib/report`)
@@ -19,25 +19,6 @@ test.afterEach(() => {
 })
 
 
-// JS frame -> hop:1 -> hop:2 -> ... on the consumer fixture's queues, as in
-// graph.test.js. Resolves to the executeID of the last hop's callback.
-async function chain (hops, prefix) {
-  const queues = []
-  let last = 0
-  for (let i = 1; i <= hops; i++) {
-    const n = i
-    queues.push(c.createQueue(`${prefix}:${n}`, () => {
-      if (n < hops) c.submit(queues[n], n + 1, 0)
-      else last = nat.marks.current()
-    }, { poolThreads: 1 }))
-  }
-  const frame = nat.marks.begin(nat.marks.site(`${prefix}:start`), 0)
-  c.submit(queues[0], 1, 0)
-  nat.marks.end(frame)
-  await until(() => last !== 0, 'the last hop')
-  for (const q of queues) c.release(q)
-  return last
-}
 
 // The JSON blob of a rendered page.
 function embedded (html) {
@@ -77,7 +58,7 @@ function assertStacksMatch (g, data) {
 test('the page needs no network: no external src/href, no imports, a CSP that forbids fetches', async () => {
   nat.enable({ stacks: true })
   nat.drain()
-  await chain(3, 'net')
+  await nativeChain(c, 3, 'net')
   const html = renderReport(nat.graph(nat.drain()), { title: 'net', generated: 'by the test' })
   assert.match(html, /^<!doctype html>/)
   assert.doesNotMatch(html, /\b(?:src|href|xlink:href|action|poster|srcset)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|\/\/)/i,
@@ -95,7 +76,7 @@ test('the page embeds frames, stacks, site totals and pending work', async () =>
   nat.enable({ stacks: true })
   nat.drain()
   const leak = nat.marks.link(nat.marks.site('leak:q'))
-  const last = await chain(5, 'emb')
+  const { last } = await nativeChain(c, 5, 'emb')
   const g = nat.graph(nat.drain())
   const data = embedded(renderReport(g))
   assert.equal(data.title, 'napi-async-trace report')
@@ -112,7 +93,7 @@ test('the page embeds frames, stacks, site totals and pending work', async () =>
   const steps = walkStack(data, framesOf(data), last)
   assert.deepEqual(steps.filter((s) => s.kind === 'frame' || s.kind === 'root').map((s) => s.site ?? 'root'),
     g.stackSites(last))
-  assert.ok(steps.some((s) => s.kind === 'link' && /chain/.test(s.stack)), 'the JS stack of the first link is embedded')
+  assert.ok(steps.some((s) => s.kind === 'link' && /nativeChain/.test(s.stack)), 'the JS stack of the first link is embedded')
 })
 
 test('site names and stacks cannot close the data tag or inject markup', () => {
