@@ -39,8 +39,13 @@ test('the report in chromium: offline, click a frame, read its async stack', { s
   fs.writeFileSync(file, nat.renderReport(g, { title: 'browser test', generated: new Date().toISOString() }))
 
   const { chromium } = require('playwright-core')
+  // The browser is not what is under test: it must not inherit a sanitizer
+  // runtime preloaded into this Node (npm run test:sanitizers:js).
+  const env = { ...process.env }
+  for (const k of ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) delete env[k]
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
+    env,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync']
   })
