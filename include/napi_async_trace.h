@@ -199,9 +199,11 @@ typedef struct nat_api_s {
    *   NAT_ECLOSING after the queue was released or aborted.
    * queue_ready: any thread that holds a reference to the queue (the task
    *   counts as one). Records `ready` and enqueues the task with `data`;
-   *   `mode` is napi_tsfn_blocking or napi_tsfn_nonblocking. Errors:
-   *   NAT_EFULL (non-blocking, queue full: nothing recorded, the task may
-   *   be made ready again), NAT_ECLOSING (the queue is closing: the task is
+   *   `mode` is napi_tsfn_blocking or napi_tsfn_nonblocking. The ready
+   *   is recorded before the enqueue, so a drain in or after the callback
+   *   always holds it. Errors:
+   *   NAT_EFULL (non-blocking, queue full: the ready is taken back with a
+   *   `readyFailed` record, the task may be made ready again), NAT_ECLOSING (the queue is closing: the task is
    *   aborted and freed, `drop` is not called, data stays the caller's),
    *   NAT_EALREADY (the task was made ready or cancelled before). A
    *   blocking ready waits while the queue is full, except on the JS
@@ -266,6 +268,10 @@ typedef struct nat_api_s {
  * Error (whose `code` is "NAT_ENOTLOADED", ...) pending in env. `min_size`
  * is the smallest table the caller can work with: sizeof(nat_api_t) (what
  * nat_import passes) or offsetof the first entry it does not use. JS thread.
+ * *api is written only on success, and always with the same pointer (the
+ * table is one static for every env): one global that every env's module
+ * init imports into is safe while other threads use it. Keep your own
+ * "loaded" flag per env if you need one.
  */
 static inline int nat_import_min(napi_env env, const nat_api_t** api,
                                  size_t min_size) {
@@ -277,7 +283,6 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   const char* code = "NAT_ENAPI";
   const char* msg = "napi-async-trace: a Node-API call failed in nat_import";
 
-  *api = NULL;
   if (napi_get_global(env, &global) != napi_ok) goto fail;
   if (napi_get_named_property(env, global, "Symbol", &symbol_ctor) != napi_ok)
     goto fail;

@@ -57,9 +57,14 @@ typedef enum {
   NAT_EV_READY = 4,           /* execute_id, link_id, ready_id (new) */
   NAT_EV_LOST = 5,            /* link_id holds the number of records of
                                  `thread` lost since the previous drain */
-  NAT_EV_ABORT = 6            /* link_id (or ready_id) of a task that will
-                                 never run: its queue was aborted or its env
+  NAT_EV_ABORT = 6,           /* link_id (and ready_id, when it was made
+                                 ready) of a task that will never run: it
+                                 was cancelled, its queue aborted or its env
                                  torn down */
+  NAT_EV_READY_FAILED = 7     /* execute_id, link_id, ready_id: that ready
+                                 was recorded but the task could not be
+                                 queued (the queue was full); the link is
+                                 still live and may be made ready again */
 } nat_event_type_t;
 
 /*

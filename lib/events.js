@@ -17,10 +17,10 @@ const TWO32 = 4294967296
 
 // Record type -> event name. The first four are the model's (DESIGN.md 2).
 const EVENT_NAMES = Object.freeze([
-  undefined, 'executionBegin', 'executionEnd', 'link', 'ready', 'lost', 'abort'
+  undefined, 'executionBegin', 'executionEnd', 'link', 'ready', 'lost', 'abort', 'readyFailed'
 ])
 const EVENT_TYPES = Object.freeze({
-  executionBegin: 1, executionEnd: 2, link: 3, ready: 4, lost: 5, abort: 6
+  executionBegin: 1, executionEnd: 2, link: 3, ready: 4, lost: 5, abort: 6, readyFailed: 7
 })
 
 // The key order of the seed format (DESIGN.md 2).
@@ -38,6 +38,8 @@ function seedObject (event, executeID, linkID, readyID, count, thread) {
       return { event, count, thread }
     case 'abort':
       return readyID === 0 ? { event, linkID } : { event, linkID, readyID }
+    case 'readyFailed':
+      return { event, executeID, linkID, readyID }
     default:
       return { event }
   }

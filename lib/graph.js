@@ -179,6 +179,11 @@ class AsyncGraph {
         if (linkID === 0) return this._problem(index, 'an abort with linkID 0')
         this._aborts.push(linkID, readyID)
         break
+      case T.readyFailed:
+        // The ready did not take: only the ready is dead, the link lives.
+        if (readyID === 0) return this._problem(index, 'a readyFailed with readyID 0')
+        this._aborts.push(0, readyID)
+        break
       default:
         this._problem(index, `unknown event type ${type}`)
     }
@@ -256,21 +261,23 @@ class AsyncGraph {
     const n = this._n
     const readyOf = new Float64Array(n).fill(-1) // link slot -> ready slot
     const frameOf = new Float64Array(n).fill(-1) // ready slot -> frame slot
+    for (let i = 0; i < this._aborts.length; i += 2) {
+      const l = this._aborts[i] === 0 ? undefined : this._slot.get(this._aborts[i])
+      if (l !== undefined) this._flags[l] |= FLAG_ABORTED
+      const r = this._aborts[i + 1] === 0 ? undefined : this._slot.get(this._aborts[i + 1])
+      if (r !== undefined) this._flags[r] |= FLAG_ABORTED
+    }
+    // A link's ready is its first one that took (a failed one is aborted).
     for (let s = 0; s < n; s++) {
       const k = this._kind[s]
       if (k === KIND_READY) {
         const l = this._slot.get(this._a[s])
-        if (l !== undefined && this._kind[l] === KIND_LINK && readyOf[l] < 0) readyOf[l] = s
+        if (l !== undefined && this._kind[l] === KIND_LINK && readyOf[l] < 0 &&
+            !(this._flags[s] & FLAG_ABORTED)) readyOf[l] = s
       } else if (k === KIND_FRAME) {
         const r = this._slot.get(this._a[s])
         if (r !== undefined && this._kind[r] === KIND_READY && frameOf[r] < 0) frameOf[r] = s
       }
-    }
-    for (let i = 0; i < this._aborts.length; i += 2) {
-      const l = this._slot.get(this._aborts[i])
-      if (l !== undefined) this._flags[l] |= FLAG_ABORTED
-      const r = this._aborts[i + 1] === 0 ? undefined : this._slot.get(this._aborts[i + 1])
-      if (r !== undefined) this._flags[r] |= FLAG_ABORTED
     }
     this._ix = { readyOf, frameOf, children: null }
     return this._ix

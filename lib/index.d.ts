@@ -8,6 +8,7 @@ export type EventName =
   | 'ready'
   | 'lost'
   | 'abort'
+  | 'readyFailed'
 
 /** One decoded record. IDs are process-wide; 0 is the root context. */
 export interface TraceEvent {
@@ -35,6 +36,7 @@ export type SeedEvent =
   | { event: 'ready'; executeID: number; linkID: number; readyID: number }
   | { event: 'lost'; count: number; thread: number }
   | { event: 'abort'; linkID: number; readyID?: number }
+  | { event: 'readyFailed'; executeID: number; linkID: number; readyID: number }
 
 /** A drained batch, decoded lazily from its ArrayBuffer. */
 export class EventBatch implements Iterable<TraceEvent> {

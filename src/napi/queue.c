@@ -450,42 +450,41 @@ int nat__queue_ready(nat_task_t* t, void* data,
     return NAT_EALREADY;
   nat_queue_t* q = t->q;
 
-  /* The ready is recorded after the enqueue succeeds (a full queue must
-   * not leave a ready that never happened) but stamped before it, so it
-   * sorts before the executionBegin the JS thread may record at once.
-   * The task may be freed by the dispatch as soon as it is enqueued:
+  /* The task may be freed by the dispatch as soon as it is enqueued:
    * everything recorded is copied first. */
   uint64_t exec = 0;
   if (on_thread(q)) {
     nat__env_t* e = nat__env_current();
     if (e != NULL) exec = nat__frame_current(e);
   }
-  uint64_t link_id = t->link_id, ready_id = 0, ts = 0;
+  uint64_t link_id = t->link_id, ready_id = 0;
   uint32_t site = q->site, env_serial = q->env_serial;
   if (nat__is_enabled()) {
+    /* Recorded before the enqueue, so that the record is in the ring
+     * before the callback can run (and be drained): a drain taken in or
+     * after the callback always finds the ready that caused it. A failed
+     * enqueue takes it back below. */
     ready_id = nat__id_next();
-    ts = nat__now_ns();
+    nat__emit_at(0, NAT_EV_READY, exec, link_id, ready_id, site, env_serial);
   }
   t->ready_id = ready_id;
   t->data = data;
 
   napi_status st = enqueue(q, t, mode == napi_tsfn_blocking && !on_thread(q));
-  if (st == napi_ok) {
-    /* Neither t nor q may be touched now: the dispatch may have freed
-     * the task and, with it, the queue's last reference. */
-    if (ready_id != 0)
-      nat__emit_at(ts, NAT_EV_READY, exec, link_id, ready_id, site,
-                   env_serial);
-    return 0;
-  }
+  /* On success neither t nor q may be touched now: the dispatch may have
+   * freed the task and, with it, the queue's last reference. */
+  if (st == napi_ok) return 0;
   if (st == napi_queue_full || st == napi_would_deadlock) {
+    if (ready_id != 0)
+      nat__emit_at(0, NAT_EV_READY_FAILED, exec, link_id, ready_id, site,
+                   env_serial);
     t->ready_id = 0;
     t->data = NULL;
     atomic_store(&t->state, TASK_LINKED);
     return NAT_EFULL;
   }
-  /* Closing (or any other failure): the task will never run. */
-  t->ready_id = 0;
+  /* Closing (or any other failure): the task will never run; the abort
+   * names the ready too. */
   atomic_store(&t->state, TASK_DONE);
   task_abort(t);
   return st == napi_closing ? NAT_ECLOSING : NAT_ENAPI;

@@ -31,6 +31,7 @@ START_TEST(defs_event_types) {
   ck_assert_int_eq(NAT_EV_READY, 4);
   ck_assert_int_eq(NAT_EV_LOST, 5);
   ck_assert_int_eq(NAT_EV_ABORT, 6);
+  ck_assert_int_eq(NAT_EV_READY_FAILED, 7);
 }
 END_TEST
 

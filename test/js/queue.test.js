@@ -269,11 +269,12 @@ test('release with tasks queued: they still run, then the queue finalizes', asyn
   assert.equal(c.queueStats(q).drops, 0)
 })
 
-test('a full queue: non-blocking ready reports EFULL and records nothing', async () => {
+test('a full queue: non-blocking ready reports EFULL and takes its ready back', async () => {
   nat.enable()
   nat.drain()
   const q = c.createQueue('test:full', () => {}, { poolThreads: 0, maxQueueSize: 2 })
   const tasks = [c.link(q), c.link(q), c.link(q)]
+  const third = c.taskIds(tasks[2]).linkID // handles are consumed by a ready that takes
   assert.equal(c.readyHere(tasks[0], 0, true), 0)
   assert.equal(c.readyHere(tasks[1], 0, true), 0)
   assert.equal(c.readyHere(tasks[2], 0, true), E.EFULL)
@@ -282,8 +283,18 @@ test('a full queue: non-blocking ready reports EFULL and records nothing', async
   assert.equal(c.readyHere(tasks[2], 0, true), 0, 'the same task may be made ready again')
   await sleep(5)
   c.release(q)
-  const readies = eventsOf('test:full', [...nat.drain()]).filter((e) => e.event === 'ready')
-  assert.equal(readies.length, 3)
+  const ev = eventsOf('test:full', [...nat.drain()])
+  const readies = ev.filter((e) => e.event === 'ready')
+  const failed = ev.filter((e) => e.event === 'readyFailed')
+  assert.equal(readies.length, 4, 'three that took and one that did not')
+  assert.equal(failed.length, 1)
+  const taken = readies.filter((r) => r.readyID !== failed[0].readyID)
+  assert.equal(failed[0].linkID, third)
+  assert.equal(taken.filter((r) => r.linkID === failed[0].linkID).length, 1, 'made ready again')
+  // The graph counts the link as ready once, through the ready that took.
+  const g = nat.graph(ev)
+  assert.deepEqual(g.pending(), [])
+  assert.equal(g.frames().length, 3)
 })
 
 test('hasRef() of the resources async_hooks sees follows ref/unref', async () => {

@@ -123,3 +123,36 @@ test('50 Workers terminated with native tasks in flight: no crash, counts consis
   assert.equal(ran.size + aborted.size + neither, links.size)
   assert.ok(aborted.size > 0, 'terminations caught tasks in flight')
 })
+
+test('Workers importing the C table never disturb threads already using it', () => {
+  // Every env's module init imports the same table into one global of the
+  // addon; a nat_import that cleared it first crashed the other threads.
+  const { consumerPath, buildConsumer, runFresh } = require('./helpers')
+  buildConsumer()
+  const r = runFresh(`
+    const { Worker } = require('node:worker_threads')
+    const nat = require('napi-async-trace')
+    const c = require(${JSON.stringify(consumerPath)})
+    const code = 'require(' + JSON.stringify('napi-async-trace') + '); require(' + JSON.stringify(${JSON.stringify(consumerPath)}) + ')'
+    let started = 0
+    let exited = 0
+    function spawn () {
+      started++
+      const w = new Worker(code, { eval: true })
+      w.on('exit', () => { exited++; if (started < 40) spawn() })
+    }
+    for (let i = 0; i < 4; i++) spawn()
+    let calls = 0
+    function spin () {
+      for (let i = 0; i < 20000; i++) { c.marks('spin:x'); calls++ }
+      if (exited < 40) setImmediate(spin)
+      else console.log(JSON.stringify({ calls, exited }))
+    }
+    spin()
+  `)
+  assert.equal(r.signal, null, r.stderr)
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim())
+  assert.equal(out.exited, 40)
+  assert.ok(out.calls > 0)
+})
