@@ -30,34 +30,8 @@ extern "C" {
 
 /* ---- clock -------------------------------------------------------------- */
 
-/* Monotonic nanoseconds (CLOCK_MONOTONIC through libuv). Any thread. */
+/* Monotonic nanoseconds (CLOCK_MONOTONIC through libuv). */
 uint64_t nat__now_ns(void);
-
-/*
- * Record stamps (clock.c): nat__now() is what records carry while in the
- * rings, TSC ticks where that is safe and cheaper, else nanoseconds; the
- * drain converts them with nat__clock_to_ns after nat__clock_sync (both
- * under the drain lock). nat__clock_init runs once, in core init.
- */
-#if defined(__x86_64__)
-#define NAT__HAVE_TSC 1
-#include <x86intrin.h>
-#else
-#define NAT__HAVE_TSC 0
-#endif
-extern _Atomic int nat__clock_tsc;
-void nat__clock_init(void);
-void nat__clock_sync(void);
-uint64_t nat__clock_to_ns(uint64_t stamp);
-
-/* A record stamp. Any thread. */
-static inline uint64_t nat__now(void) {
-#if NAT__HAVE_TSC
-  if (atomic_load_explicit(&nat__clock_tsc, memory_order_relaxed))
-    return __rdtsc();
-#endif
-  return nat__now_ns();
-}
 
 /* ---- ids ---------------------------------------------------------------- */
 

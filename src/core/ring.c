@@ -45,11 +45,10 @@ typedef struct nat__ring_s nat__ring_t;
 struct nat__ring_s {
   /* Producer line. head: written by the producer (release), read by the
    * consumer (acquire). dropped: written only by the producer (relaxed),
-   * read by the consumer. tail_cache, last_stamp: producer only. */
+   * read by the consumer. tail_cache: producer only. */
   _Alignas(NAT__CACHE_LINE) _Atomic uint64_t head;
   _Atomic uint64_t dropped;
   uint64_t tail_cache;
-  uint64_t last_stamp;
 
   /* Consumer line, under drain_mutex. tail: written by the consumer
    * (release), read by the producer (acquire) when its cache says full. */
@@ -116,7 +115,6 @@ static void core_init_once(void) {
   if (uv_mutex_init(&reg_mutex) != 0) abort();
   if (uv_mutex_init(&drain_mutex) != 0) abort();
   if (pthread_key_create(&ring_key, ring_thread_exit) != 0) abort();
-  nat__clock_init();
 }
 
 static uint32_t round_capacity(uint32_t c) {
@@ -236,12 +234,7 @@ int nat__emit_at(uint64_t ts, nat_event_type_t type, uint64_t execute_id,
   }
 
   nat_record_t* rec = &r->buf[h & r->mask];
-  /* A thread's stamps never go back, even when it moves to a CPU whose
-   * TSC reads a few ns behind: its ring stays in order for the merge. */
-  uint64_t stamp = ts != 0 ? ts : nat__now();
-  if (stamp < r->last_stamp) stamp = r->last_stamp;
-  r->last_stamp = stamp;
-  rec->ts = stamp;
+  rec->ts = ts != 0 ? ts : nat__now_ns();
   rec->execute_id = execute_id;
   rec->link_id = link_id;
   rec->ready_id = ready_id;
@@ -409,10 +402,6 @@ int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
       best->tail++;
     }
   }
-  /* Stamps to nanoseconds (the merge above compared stamps; the mapping
-   * is monotonic, so the order holds). */
-  nat__clock_sync();
-  for (uint64_t i = 0; i < budget; i++) out[i].ts = nat__clock_to_ns(out[i].ts);
 
   if (markers != 0) {
     uint64_t now = nat__now_ns();
