@@ -75,6 +75,16 @@ class Bridge {
     this._hook.enable()
   }
 
+  // Changes the ignore list of a running bridge (nothing in flight is lost).
+  setIgnore (ignore) {
+    this._ignore = new Set(ignore || DEFAULT_IGNORE)
+  }
+
+  // Maps of resources in flight (for tests: they must not grow without bound).
+  get sizes () {
+    return { links: this._links.size, waiting: this._waiting.size }
+  }
+
   // Stops recording new resources; the hook stays on until the frames it
   // opened have ended (an `after` still to come), so the frame stack
   // stays balanced.
@@ -135,19 +145,24 @@ class Bridge {
     if (this._busy || this._closing || engineWork.depth > 0) return
     this._busy = true
     try {
+      if (this._ignore.has(type)) {
+        this.filtered++
+        return
+      }
       let promise = false
       if (type === 'PROMISE') {
         if (trigger === executionAsyncId()) return // not a continuation
         promise = true
-      } else if (this._ignore.has(type) || this._isNative(type) ||
-                 (type === 'TickObject' && this._internalTick())) {
+      } else if (this._isNative(type) || (type === 'TickObject' && this._internalTick())) {
         this.filtered++
         return
       }
       const site = this._site(type)
       const linkID = this._b.link(site)
       if (linkID === 0) return // recording is off
-      this._links.set(id, { site, linkID, ready: 0, ran: false, promise })
+      // A continuation waits on its parent promise (trigger) until that
+      // resolves, or until it runs (the parent had resolved already).
+      this._links.set(id, { site, linkID, ready: 0, ran: false, promise, trigger: promise ? trigger : 0 })
       if (promise) {
         const list = this._waiting.get(trigger)
         if (list === undefined) this._waiting.set(trigger, [id])
@@ -188,6 +203,7 @@ class Bridge {
       // then() on a promise already resolved): the loop made it ready.
       // Repeating resources (intervals, sockets) get one ready per run.
       if (l.ready === 0 || l.ran) l.ready = this._b.ready(l.site, l.linkID)
+      if (l.promise && !l.ran) this._unwait(l.trigger, id)
       l.ran = true
       const executeID = this._b.begin(l.site, l.ready)
       this._open.push(id, executeID)
@@ -198,6 +214,15 @@ class Bridge {
     }
   }
 
+  // Takes continuation `id` off the list of its parent promise.
+  _unwait (parent, id) {
+    const list = this._waiting.get(parent)
+    if (list === undefined) return
+    const k = list.indexOf(id)
+    if (k >= 0) list.splice(k, 1)
+    if (list.length === 0) this._waiting.delete(parent)
+  }
+
   _after (id) {
     const n = this._open.length
     if (n === 0 || this._open[n - 2] !== id) return
@@ -206,7 +231,14 @@ class Bridge {
     try {
       this._b.end(executeID)
     } catch {
-      this.errors++ // a callback left a native frame open; unwound natively
+      // The callback left frames open above ours (marks.begin without
+      // end): close them with it, or everything after would nest there.
+      this.errors++
+      try {
+        const open = this._b.openFrames()
+        const k = open.lastIndexOf(executeID)
+        for (let i = open.length - 1; k >= 0 && i >= k; i--) this._b.end(open[i])
+      } catch {}
     }
     const l = this._links.get(id)
     if (l !== undefined && l.promise) this._links.delete(id) // runs once
@@ -214,9 +246,11 @@ class Bridge {
   }
 
   _destroy (id) {
+    this._waiting.delete(id) // its continuations will never be readied by it
     const l = this._links.get(id)
     if (l === undefined) return
     this._links.delete(id)
+    if (l.promise && !l.ran) this._unwait(l.trigger, id)
     // A continuation of a promise that never resolved stays pending.
     if (l.promise || l.ran || l.ready !== 0 || this._busy) return
     this._busy = true

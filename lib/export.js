@@ -61,7 +61,7 @@ function toChromeTrace (g, options = {}) {
     const pid = g._env[s]
     const tid = g._thread[s]
     lane(pid, tid)
-    const ended = (g._flags[s] & FLAG_ENDED) !== 0
+    const ended = (g._flags[s] & FLAG_ENDED) !== 0 && Number.isFinite(g._b[s])
     const begin = g._ts[s]
     const end = ended ? g._b[s] : g.lastTs
     const [r, l] = hops(g, s)
@@ -73,12 +73,14 @@ function toChromeTrace (g, options = {}) {
       args.linkedInFrame = g._a[l]
     }
     if (!ended) args.unfinished = true
-    events.push({ name: siteLabel(g, s), cat, ph: 'X', ts: us(begin), dur: Math.max(0, (end - begin) / 1000), pid, tid, args })
+    const dur = (end - begin) / 1000
+    events.push({ name: siteLabel(g, s), cat, ph: 'X', ts: us(begin), dur: Number.isFinite(dur) ? Math.max(0, dur) : 0, pid, tid, args })
     if (l >= 0 && Number.isFinite(g._ts[l])) {
       // The arrow starts at the link (inside the linking frame's slice on
-      // its thread) and ends at this frame's slice.
+      // its thread) and ends at this frame's slice. Its id is the frame's:
+      // a link readied more than once (an interval) has one arrow per run.
       lane(g._env[l], g._thread[l])
-      const id = g._id[l]
+      const id = g._id[s]
       events.push({ name: 'link', cat: `${cat}.flow`, ph: 's', id, ts: us(g._ts[l]), pid: g._env[l], tid: g._thread[l] })
       events.push({ name: 'link', cat: `${cat}.flow`, ph: 'f', bp: 'e', id, ts: us(begin), pid, tid })
     }

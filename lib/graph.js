@@ -18,7 +18,7 @@
 // graph and listed in graph.problems. Every walk follows strictly
 // decreasing IDs, so no input can make it loop.
 const { EventBatch, EVENT_TYPES: T } = require('./events')
-const { invalidArgType, invalidArgValue, validateInteger } = require('./errors')
+const { invalidArgType, invalidArgValue, outOfRange, validateInteger } = require('./errors')
 
 const KIND_LINK = 1
 const KIND_READY = 2
@@ -196,18 +196,21 @@ class AsyncGraph {
    */
   add (events) {
     this._ix = null
+    if (events !== null && typeof events === 'object' && !(events instanceof EventBatch) &&
+        typeof events[Symbol.iterator] !== 'function' && events.events !== undefined) {
+      events = events.events // a trace file
+    }
     if (events instanceof EventBatch) return this._addBatch(events)
-    if (events !== null && typeof events === 'object' && !Array.isArray(events) &&
-        Array.isArray(events.events)) {
-      events = events.events
-    }
     if (events === null || typeof events !== 'object' || typeof events[Symbol.iterator] !== 'function') {
-      throw invalidArgType('events', 'an EventBatch, an array of events or { events: [...] }', events)
+      throw invalidArgType('events', 'an EventBatch, an iterable of events or { events }', events)
     }
-    let i = 0
-    for (const e of events) {
-      this._addObject(e, i)
-      i++
+    // All or nothing: every event is checked before any is added.
+    const list = Array.isArray(events) ? events : [...events]
+    const checked = new Array(list.length)
+    for (let i = 0; i < list.length; i++) checked[i] = this._checkObject(list[i], i)
+    for (let i = 0; i < checked.length; i++) {
+      const c = checked[i]
+      this._add(c[0], c[1], c[2], c[3], c[4], this._siteOf(c[5]), c[6], c[7], i)
     }
     return this
   }
@@ -221,7 +224,9 @@ class AsyncGraph {
     return this
   }
 
-  _addObject (e, i) {
+  // The fields of event object e (the i-th), checked: [type, executeID,
+  // linkID, readyID, ts, site, thread, env]. Throws on a malformed one.
+  _checkObject (e, i) {
     if (e === null || typeof e !== 'object') throw invalidArgType(`events[${i}]`, 'an event object', e)
     const type = T[e.event]
     if (typeof e.event !== 'string' || type === undefined || !Object.hasOwn(T, e.event)) {
@@ -234,7 +239,7 @@ class AsyncGraph {
     }
     let ts = e.ts
     if (ts === undefined || ts === null) ts = NaN
-    else if (typeof ts === 'bigint') ts = Number(ts)
+    else if (typeof ts === 'bigint' && ts >= 0n) ts = Number(ts)
     else if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
       throw invalidArgValue(`events[${i}].ts`, 'must be a non-negative finite number of nanoseconds', ts)
     }
@@ -250,8 +255,7 @@ class AsyncGraph {
     if (type === T.lost) {
       linkID = e.count === undefined ? 0 : validateInteger(e.count, `events[${i}].count`, 0, MAX_ID)
     }
-    this._add(type, id('executeID'), linkID, id('readyID'), ts,
-      this._siteOf(site), small('thread'), small('env'), i)
+    return [type, id('executeID'), linkID, id('readyID'), ts, site, small('thread'), small('env')]
   }
 
   // Cross references, built once per change: the first ready of each link,
@@ -410,8 +414,10 @@ class AsyncGraph {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
     const now = options.now === undefined ? this.lastTs : options.now
     if (typeof now !== 'number') throw invalidArgType('options.now', 'of type number', now)
+    if (options.now !== undefined && !Number.isFinite(now)) throw outOfRange('options.now', 'a finite number', now)
     const since = options.since === undefined ? -Infinity : options.since
     if (typeof since !== 'number') throw invalidArgType('options.since', 'of type number', since)
+    if (Number.isNaN(since)) throw outOfRange('options.since', 'a number', since)
     const ix = this._index()
     const out = []
     for (let s = 0; s < this._n; s++) {
@@ -494,7 +500,13 @@ class AsyncGraph {
    */
   get roots () {
     const c = this._children()
-    return [...(c.get(0) || []), ...(c.get(-1) || [])].sort((a, b) => a - b)
+    const out = []
+    for (const [parent, list] of c) {
+      if (parent <= 0) { out.push(...list); continue }
+      const s = this._slot.get(parent)
+      if (s === undefined || this._kind[s] !== KIND_FRAME) out.push(...list) // requester not in the graph
+    }
+    return out.sort((a, b) => a - b)
   }
 
   /**

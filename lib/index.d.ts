@@ -116,6 +116,10 @@ export interface Stats {
   bridge: boolean
   /** Hook calls the bridge could not record (counted, never thrown). */
   bridgeErrors: number
+  /** JS resources the bridge holds now: linked and not yet run or destroyed. */
+  bridgeLinks: number
+  /** Promises the bridge holds continuations of, not yet resolved. */
+  bridgeWaiting: number
 }
 
 interface StepCommon {

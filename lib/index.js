@@ -144,6 +144,11 @@ function stats () {
   s.stacksEvicted = linkStacks.evicted
   s.bridge = bridge !== null && bridge.active
   s.bridgeErrors = bridge === null ? 0 : bridge.errors
+  // JS resources the bridge tracks now: linked, not yet run or destroyed,
+  // and promises with continuations waiting on them.
+  const sizes = bridge === null ? { links: 0, waiting: 0 } : bridge.sizes
+  s.bridgeLinks = sizes.links
+  s.bridgeWaiting = sizes.waiting
   return s
 }
 
@@ -210,8 +215,11 @@ function captureLinkStack (linkID) {
   // Room for the frames linkStack() cuts (the bridge's, async_hooks').
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = limit + 8
-  Error.captureStackTrace(holder, captureLinkStack)
-  Error.stackTraceLimit = limit
+  try {
+    Error.captureStackTrace(holder, captureLinkStack)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
   const ls = linkStacks
   if (ls.order.length < ls.limit) {
     ls.order.push(linkID)
@@ -254,7 +262,12 @@ function linkStack (linkID) {
 
 let bridge = null
 function bridgeOn (ignore) {
-  if (bridge !== null && bridge.active) bridge.disable()
+  // A running bridge keeps what it has in flight; only its ignore list
+  // changes when a new one is given.
+  if (bridge !== null && bridge.active) {
+    if (ignore !== undefined) bridge.setIgnore(ignore)
+    return
+  }
   bridge = new Bridge(binding, { ignore })
   bridge.enable()
 }
@@ -280,6 +293,9 @@ function graph (events, options = {}) {
 
 // Graphs fed by every drain() while a track() or assertNoPending() runs.
 const collectors = new Set()
+// Trackers running since one of them switched recording on; the last of
+// them switches it off.
+let trackersOwning = 0
 
 const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity'])
 
@@ -292,7 +308,11 @@ function startTracker (options, name) {
       throw invalidArgValue(`${name}.${key}`, `is not an option (known: ${[...TRACK_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const wasOn = binding.enabled()
+  // Recording is switched off again when the last tracker that found it
+  // off (or that one's successors) is done, not when the first one is.
+  if (!binding.enabled()) trackersOwning = 1
+  else if (trackersOwning > 0) trackersOwning++
+  const owns = trackersOwning > 0
   const opts = {}
   for (const key of TRACK_OPTIONS) if (options[key] !== undefined) opts[key] = options[key]
   enable(opts)
@@ -309,10 +329,13 @@ function startTracker (options, name) {
       drain()
       collectors.delete(g)
       const open = new Set(binding.openFrames())
+      // Unsettled promise continuations are left out: they hold nothing
+      // alive, and test runners and async functions leave plenty of them
+      // (Jest's open-handle check skips promises too).
       const pending = g.pending({ since: start, now: Number(process.hrtime.bigint()) })
         .filter((p) => p.env === env && !(p.kind === 'frame' && open.has(p.id)) &&
-                       p.site !== TRACK_SITE_NAME)
-      if (!wasOn) disable()
+                       p.site !== TRACK_SITE_NAME && p.site !== 'js:PROMISE')
+      if (owns && --trackersOwning === 0) disable()
       return pending
     }
   }

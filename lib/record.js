@@ -20,6 +20,15 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
   } catch {
     process.stderr.write('napi-async-trace: NAT_RECORD_OPTIONS is not JSON; recording with defaults\n')
   }
+  // This process records; the Node processes it starts do not inherit the
+  // preload (they would all write the same file, the last one winning).
+  delete process.env.NAT_RECORD_OUT
+  delete process.env.NAT_RECORD_OPTIONS
+  if (process.env.NODE_OPTIONS) {
+    const mine = `--require ${JSON.stringify(__filename)}`
+    process.env.NODE_OPTIONS = process.env.NODE_OPTIONS.replace(mine, '').trim()
+    if (process.env.NODE_OPTIONS === '') delete process.env.NODE_OPTIONS
+  }
   // The drain timer and the signal handlers exist before the bridge starts,
   // so they are not recorded as the program's own work.
   const batches = []
@@ -43,8 +52,11 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
   process.on('exit', write)
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.once(sig, () => {
+      // A program that handles the signal itself goes on to its own
+      // shutdown: the trace is written at exit, shutdown included.
+      if (process.listenerCount(sig) > 0) return
       write()
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
+      process.kill(process.pid, sig)
     })
   }
   nat.enable({

@@ -157,3 +157,17 @@ test('record writes the trace when the program is interrupted (SIGINT)', async (
   const t = JSON.parse(fs.readFileSync(out, 'utf8'))
   assert.equal(t.events.filter((e) => e.event === 'executionBegin' && e.site === 'cliapp:hop').length, 3)
 })
+
+test('record traces the program it runs, not the Node processes that program starts', () => {
+  const launcher = path.join(dir, 'launcher.js')
+  fs.writeFileSync(launcher, `
+    const { spawnSync } = require('node:child_process')
+    const r = spawnSync(process.execPath, [${JSON.stringify(app)}], { stdio: 'inherit' })
+    process.exitCode = r.status
+  `)
+  const out = path.join(dir, 'launcher.json')
+  const r = run('record', '-o', out, '--', process.execPath, launcher)
+  assert.equal(r.status, 0, r.stderr)
+  const t = JSON.parse(fs.readFileSync(out, 'utf8'))
+  assert.match(t.argv[0], /launcher\.js$/, 'the launcher wrote the trace; its child did not overwrite it')
+})

@@ -152,3 +152,23 @@ test('random records in an ArrayBuffer decode and build without a crash', () => 
     g.sites()
   }
 })
+
+test('review fixes: roots past a missing requester, iterables, all-or-nothing add, finite now', () => {
+  const g = nat.graph({
+    events: new Set([
+      { event: 'link', executeID: 5, linkID: 10 }, // frame 5 is not in the graph
+      { event: 'ready', executeID: 0, linkID: 10, readyID: 11 },
+      { event: 'executionBegin', executeID: 12, readyID: 11 }
+    ])
+  })
+  assert.deepEqual(g.roots, [12])
+  assert.equal(g.parent(12), 5)
+  const before = g.size
+  assert.throws(() => g.add([{ event: 'link', executeID: 0, linkID: 20 }, { event: 'nope' }]), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.equal(g.size, before, 'nothing of a rejected add is kept')
+  assert.throws(() => nat.graph([{ event: 'link', linkID: 1, ts: -5n }]), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => g.pending({ now: NaN }), { code: 'ERR_OUT_OF_RANGE' })
+  const t = nat.graph([{ event: 'executionBegin', executeID: 3, ts: 5 }, { event: 'executionEnd', executeID: 3 }]).toChromeTrace()
+  const x = t.traceEvents.find((e) => e.ph === 'X')
+  assert.equal(x.dur, 0, 'an end without a time is not a null duration')
+})

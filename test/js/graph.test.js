@@ -248,3 +248,43 @@ test('the JS bridge leaves the tracked queues\' own async resources to the engin
   assert.equal(ev.filter((e) => e.site === 'js:bridge:own').length, 0)
   assert.equal(ev.filter((e) => e.site === 'bridge:own' && e.event === 'executionBegin').length, 1)
 })
+
+test('the JS bridge holds nothing for settled promises (100,000 awaits)', async () => {
+  nat.enable({ js: true })
+  for (let i = 0; i < 100_000; i++) await Promise.resolve(i)
+  const p = Promise.resolve(1)
+  for (let i = 0; i < 1000; i++) p.then(() => {})
+  await sleep(5)
+  const s = nat.stats()
+  // (a few belong to the test runner's own promises in flight)
+  assert.ok(s.bridgeWaiting < 100, `promises held: ${s.bridgeWaiting}`)
+  assert.ok(s.bridgeLinks < 100, `links held: ${s.bridgeLinks}`)
+  nat.enable({ js: false })
+})
+
+test('the JS bridge: enable({ js }) again keeps what is in flight; ignore applies to promises', async () => {
+  nat.enable({ js: true })
+  nat.drain()
+  let frame = -1
+  setTimeout(() => { frame = nat.marks.current() }, 5)
+  nat.enable({ js: true }) // e.g. a track(fn, { js: true }) meanwhile
+  await until(() => frame !== -1, 'the timer')
+  assert.notEqual(frame, 0, 'the timer still ran in a frame of its own')
+  nat.enable({ js: { ignore: ['PROMISE'] } })
+  nat.drain()
+  await Promise.resolve(1).then(() => 2)
+  assert.equal([...nat.drain()].filter((e) => e.site === 'js:PROMISE' && e.event === 'link').length, 0)
+  nat.enable({ js: false })
+})
+
+test('the JS bridge closes frames a callback left open', async () => {
+  nat.enable({ js: true })
+  const site = nat.marks.site('bridge:leftopen')
+  let later = null
+  setTimeout(() => { nat.marks.begin(site, 0) }, 1) // never ended
+  await sleep(10)
+  setImmediate(() => { later = require(`${root}/lib/binding`).openFrames() })
+  await until(() => later !== null, 'the immediate')
+  assert.equal(later.length, 1, `only the immediate's own frame is open: ${later}`)
+  nat.enable({ js: false })
+})

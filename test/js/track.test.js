@@ -112,3 +112,38 @@ test('assertNoPending(t) fails a test that leaves native tasks dangling, naming 
   assert.doesNotMatch(r.stdout, /not ok 2/)
   assert.match(r.stdout, /# pass 1\n# fail 1/)
 })
+
+test('overlapping track() calls: each sees its own work finish; the last one switches recording off', async () => {
+  const site = nat.marks.site('track:overlap')
+  const job = (ms) => async () => {
+    const l = nat.marks.link(site)
+    await sleep(ms)
+    const r = nat.marks.ready(site, l)
+    nat.marks.end(nat.marks.begin(site, r))
+  }
+  const [a, b] = await Promise.all([nat.track(job(5)), nat.track(job(40))])
+  // Each watches its env's whole time window: the short one sees the long
+  // one's link still open when it ends; the long one sees everything end.
+  assert.deepEqual(a.pending.map((p) => p.kind), ['link'])
+  assert.deepEqual(b.pending, [], 'the longer one still recorded after the shorter one ended')
+  assert.equal(nat.isEnabled(), false)
+})
+
+test('assertNoPending(t, { js: true }) passes a test whose promises all settled', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-track-'))
+  const file = path.join(dir, 'clean.test.js')
+  fs.writeFileSync(file, `
+    const test = require('node:test')
+    const nat = require(${JSON.stringify(root)})
+    test('async and awaited', async (t) => {
+      nat.assertNoPending(t, { js: true })
+      for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 1))
+    })
+    test('sync', (t) => { nat.assertNoPending(t, { js: true }) })
+  `)
+  const env = { ...process.env }
+  delete env.NODE_TEST_CONTEXT
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', file], { encoding: 'utf8', env })
+  fs.rmSync(dir, { recursive: true })
+  assert.match(r.stdout, /# pass 2\n# fail 0/, r.stdout)
+})
