@@ -296,29 +296,34 @@ static napi_value js_link(napi_env env, napi_callback_info info) {
   return make_id(env, id);
 }
 
-static napi_value js_ready(napi_env env, napi_callback_info info) {
+/* The (site, id) arguments of ready, begin and abort, checked; the calling
+ * env's state, or NULL with a JS error thrown. */
+static nat__env_t* site_id_args(napi_env env, napi_callback_info info,
+                                const char* id_name, uint32_t* site,
+                                uint64_t* id) {
   napi_value argv[2];
   if (get_args(env, info, 2, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
-  uint32_t site;
-  uint64_t link_id;
-  if (e == NULL || arg_site(env, argv[0], &site) != 0 ||
-      arg_id(env, argv[1], "linkID", &link_id) != 0)
+  if (e == NULL || arg_site(env, argv[0], site) != 0 ||
+      arg_id(env, argv[1], id_name, id) != 0)
     return NULL;
-  uint64_t id;
+  return e;
+}
+
+static napi_value js_ready(napi_env env, napi_callback_info info) {
+  uint32_t site;
+  uint64_t link_id, id;
+  nat__env_t* e = site_id_args(env, info, "linkID", &site, &link_id);
+  if (e == NULL) return NULL;
   nat__mark_ready(site, e->serial, nat__frame_current(e), link_id, &id);
   return make_id(env, id);
 }
 
 static napi_value js_begin(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv) != 0) return NULL;
-  nat__env_t* e = env_state(env);
   uint32_t site;
   uint64_t ready_id, id;
-  if (e == NULL || arg_site(env, argv[0], &site) != 0 ||
-      arg_id(env, argv[1], "readyID", &ready_id) != 0)
-    return NULL;
+  nat__env_t* e = site_id_args(env, info, "readyID", &site, &ready_id);
+  if (e == NULL) return NULL;
   int err = nat__frame_begin(e, site, ready_id, &id);
   if (err != 0) {
     nat__throw(env, err, NULL);
@@ -341,14 +346,10 @@ static napi_value js_end(napi_env env, napi_callback_info info) {
 /* abort(site, linkID): the link will never become ready (a cleared timer,
  * a closed handle); recorded as an abort event. */
 static napi_value js_abort(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv) != 0) return NULL;
-  nat__env_t* e = env_state(env);
   uint32_t site;
   uint64_t link_id;
-  if (e == NULL || arg_site(env, argv[0], &site) != 0 ||
-      arg_id(env, argv[1], "linkID", &link_id) != 0)
-    return NULL;
+  nat__env_t* e = site_id_args(env, info, "linkID", &site, &link_id);
+  if (e == NULL) return NULL;
   if (link_id != 0 && nat__is_enabled())
     nat__emit(NAT_EV_ABORT, nat__frame_current(e), link_id, 0, site,
               e->serial);
