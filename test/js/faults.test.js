@@ -8,24 +8,13 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
-const { root, runFresh, buildConsumer, sleep, until } = require('./helpers')
+const { root, runFresh, buildConsumer, sleep, until, runScenario, scenarioPrelude } = require('./helpers')
 
 const consumer = buildConsumer()
 const nat = require(root)
 const c = require(consumer)
-const PRELUDE = `
-  const nat = require('napi-async-trace')
-  const c = require(${JSON.stringify(consumer)})
-  const { Tally } = require(${JSON.stringify(path.join(__dirname, 'accounting.js'))})
-  const done = (o) => process.stdout.write(JSON.stringify(o) + '\\n')
-`
-
-function child (code) {
-  const r = runFresh(PRELUDE + code)
-  assert.equal(r.signal, null, `child killed by ${r.signal}\n${r.stderr}`)
-  assert.equal(r.status, 0, r.stderr)
-  return JSON.parse(r.stdout.trim().split('\n').pop())
-}
+const PRELUDE = scenarioPrelude()
+const child = runScenario
 
 
 test('disable() and enable() while 4 native threads record, 20 rounds: every ID handed out is recorded or dropped', () => {

@@ -93,6 +93,29 @@ async function nativeChain (c, hops, prefix) {
   return { last, frame }
 }
 
+// The lines a scenario child starts with: `nat`, the consumer fixture `c`,
+// the accounting `Tally` and `done(obj)` (prints the result) in scope.
+function scenarioPrelude () {
+  return `
+  const nat = require('napi-async-trace')
+  const c = require(${JSON.stringify(buildConsumer())})
+  const { Tally } = require(${JSON.stringify(path.join(__dirname, 'accounting.js'))})
+  const done = (o) => process.stdout.write(JSON.stringify(o) + '\\n')
+`
+}
+
+// Runs `code` after the prelude in a fresh process; asserts a clean exit
+// and returns the object passed to done().
+function runScenario (code) {
+  const assert = require('node:assert/strict')
+  const r = runFresh(scenarioPrelude() + code)
+  assert.equal(r.signal, null, `child killed by ${r.signal}\n${r.stderr}`)
+  assert.equal(r.status, 0, r.stderr)
+  return JSON.parse(r.stdout.trim().split('\n').pop())
+}
+
+module.exports.runScenario = runScenario
+module.exports.scenarioPrelude = scenarioPrelude
 module.exports.until = until
 module.exports.nativeChain = nativeChain
 module.exports.buildConsumer = buildConsumer

@@ -8,23 +8,9 @@
 // own, and a crash is a failed test, not a dead runner.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { runFresh, buildConsumer } = require('./helpers')
+const { runScenario } = require('./helpers')
 
-const consumer = buildConsumer()
-const PRELUDE = `
-  const nat = require('napi-async-trace')
-  const c = require(${JSON.stringify(consumer)})
-  const { Tally } = require(${JSON.stringify(path.join(__dirname, 'accounting.js'))})
-  const done = (o) => process.stdout.write(JSON.stringify(o) + '\\n')
-`
-
-function child (code) {
-  const r = runFresh(PRELUDE + code)
-  assert.equal(r.signal, null, `child killed by ${r.signal}\n${r.stderr}`)
-  assert.equal(r.status, 0, r.stderr)
-  return JSON.parse(r.stdout.trim().split('\n').pop())
-}
+const child = runScenario
 
 const THREADS = 4
 const PER_THREAD = 1_000_000 // iterations; two records (link, ready) each
