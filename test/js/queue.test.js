@@ -387,3 +387,25 @@ test('process.exit with tasks queued and pool threads still making them ready', 
     assert.equal(r.status, 7, r.stderr)
   }
 })
+
+test('a queue handle collected before the queue finalizes (GC right after release)', () => {
+  // The fixture frees its state only once both are gone; under the
+  // sanitizer run (npm run test:sanitizers) a use after free shows here.
+  const r = runFresh(`
+    const nat = require('napi-async-trace')
+    const c = require(${JSON.stringify(consumerPath)})
+    nat.enable()
+    let ran = 0
+    for (let i = 0; i < 20; i++) {
+      let q = c.createQueue('test:gcfree', () => { ran++ }, { poolThreads: 1 })
+      c.submit(q, i, 0)
+      c.release(q)
+      q = null
+      global.gc()
+    }
+    setTimeout(() => { global.gc(); console.log('ok') }, 50)
+  `, { args: ['--expose-gc'] })
+  assert.equal(r.signal, null, r.stderr)
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'ok')
+})
