@@ -112,7 +112,8 @@ function selectFrames (graph, all, maxFrames) {
 //   totals: { frames, framesShown, framesOmitted, framesUntimed, sites,
 //             events, pending, pendingShown, aborted, lost, problems }
 //   sites:  site names; every `site` below is an index here
-//   lanes:  [{ env, thread }], one timeline lane each
+//   lanes:  [{ env, thread }], one timeline lane each: the threads that
+//           ran frames or made their readies (ready marks)
 //   frames: [id, site, lane, begin, end, readyID], sorted by begin
 //   readies: { readyID: [site, thread, env, ts, linkID, readyBy] }
 //   links:   { linkID: [site, thread, env, ts, frame, stack] }, stack an
@@ -154,10 +155,17 @@ function reportData (graph, { title, generated, maxFrames }) {
     return i
   }
 
+  // A lane per env and thread that ran a frame or made one of their
+  // readies (a native pool thread gets a lane of ready marks).
   const laneKeys = new Map()
+  const addLane = (env, thread) => {
+    const key = `${env}:${thread}`
+    if (!laneKeys.has(key)) laneKeys.set(key, { env, thread })
+  }
   for (const f of kept) {
-    const key = `${f.env}:${f.thread}`
-    if (!laneKeys.has(key)) laneKeys.set(key, { env: f.env, thread: f.thread })
+    addLane(f.env, f.thread)
+    const r = f.readyID === 0 ? null : graph.node(f.readyID)
+    if (r !== null && r.kind === 'ready' && Number.isFinite(r.ts)) addLane(r.env, r.thread)
   }
   const lanes = [...laneKeys.values()].sort((a, b) => a.env - b.env || a.thread - b.thread)
   const laneOf = new Map(lanes.map((l, i) => [`${l.env}:${l.thread}`, i]))
@@ -366,6 +374,7 @@ section { margin: 0 0 24px; }
 #timeline .tick { stroke: #e6e8ec; }
 #timeline .tick-label { font-size: 10px; fill: var(--muted); }
 #timeline rect.frame { stroke-width: 1; cursor: pointer; }
+#timeline rect.ready-mark { pointer-events: none; }
 #timeline rect.frame.chain { stroke: var(--sel); stroke-width: 1.5; }
 #timeline rect.frame.selected { stroke: var(--sel); stroke-width: 2.5; }
 #stack-columns { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
@@ -551,6 +560,28 @@ function client () {
     }
   })
   framesGroup.append(frag)
+  // Ready marks: where (which thread) and when each drawn frame's work was
+  // made ready, most often a native pool thread.
+  const laneIndex = new Map(data.lanes.map((l, i) => [`${l.env}:${l.thread}`, i]))
+  const marks = []
+  const markFrag = document.createDocumentFragment()
+  for (const id of Object.keys(data.readies)) {
+    const r = data.readies[id]
+    const lane = laneIndex.get(`${r[2]}:${r[1]}`)
+    if (lane === undefined || r[3] === null) continue
+    const h = hue(siteName(r[0]))
+    const m = svg('rect', {
+      class: 'ready-mark',
+      'data-ready-id': id,
+      y: laneTop[lane].y + LANE_PAD,
+      height: ROW - 2,
+      width: 2,
+      fill: `hsl(${h} 60% 40%)`
+    })
+    marks.push([m, r[3]])
+    markFrag.append(m)
+  }
+  framesGroup.append(markFrag)
   document.getElementById('timeline-note').textContent = untimed > 0
     ? `${untimed} frame(s) have no timestamps and are not drawn; they are still in the stacks.`
     : data.frames.length === 0 ? 'No frames in this trace.' : ''
@@ -574,6 +605,14 @@ function client () {
       r.removeAttribute('display')
       r.setAttribute('x', x.toFixed(1))
       r.setAttribute('width', Math.max(MIN_W, rw).toFixed(1))
+    }
+    for (const [m, t] of marks) {
+      const x = GUTTER + (t - view0) * scale
+      if (x < GUTTER || x > GUTTER + w + 10) m.setAttribute('display', 'none')
+      else {
+        m.removeAttribute('display')
+        m.setAttribute('x', (x - 1).toFixed(1))
+      }
     }
     ticksGroup.textContent = ''
     const range = view1 - view0

@@ -71,6 +71,15 @@ test('the report in chromium: offline, click a frame, read its async stack', { s
 
     // Every embedded frame has its rect; click the last hop's.
     assert.equal(await page.locator('#timeline rect[data-frame-id]').count(), g.frames().length)
+    // Each hop was made ready on a pool thread of its own: those threads
+    // have lanes, with one ready mark per hop.
+    const poolThreads = new Set(g.frames().filter((f) => f.site && f.site.startsWith('hop:') && f.site !== 'hop:start')
+      .map((f) => g.node(f.readyID).thread))
+    assert.equal(poolThreads.size, 5)
+    for (const t of poolThreads) {
+      assert.equal(await page.locator('#timeline .lane-label', { hasText: new RegExp(`thread ${t}$`) }).count(), 1, `a lane for pool thread ${t}`)
+    }
+    assert.ok(await page.locator('#timeline rect.ready-mark').count() >= 5)
     await page.locator(`#timeline rect[data-frame-id="${last}"]`).click()
     const hops = page.locator('#stack-panel [data-kind="frame"], #stack-panel [data-kind="root"]')
     await hops.nth(expected.length - 1).waitFor()
