@@ -100,8 +100,10 @@ test('frames in a Worker have stacks too, through the process-wide drain', async
     c.submit(q1, 1, 0)
   `
   const w = new Worker(code, { eval: true })
+  // Listen for the exit first: it may come in the same turn as the message.
+  const exited = new Promise((resolve) => w.once('exit', resolve))
   const msg = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
-  await new Promise((resolve) => w.once('exit', resolve))
+  await exited
   const g = nat.graph(nat.drain())
   const steps = g.stack(msg.frame)
   assert.deepEqual(g.stackSites(msg.frame), ['wk:2', 'wk:1', 'root'])
