@@ -264,4 +264,4 @@ class Bridge {
   }
 }
 
-module.exports = { Bridge, DEFAULT_IGNORE, quietly }
+module.exports = { Bridge, DEFAULT_IGNORE, quietly, LIB_DIR }

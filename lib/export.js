@@ -15,7 +15,6 @@
 // These read the graph's columns directly (same package) to stay linear.
 const { invalidArgType, validateInteger } = require('./errors')
 
-const KIND_LINK = 1
 const KIND_READY = 2
 const KIND_FRAME = 3
 const FLAG_ENDED = 2
@@ -23,14 +22,6 @@ const FLAG_ENDED = 2
 function validateOptions (options) {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   return options
-}
-
-// The frame slot's ready and link slots (-1 when not in the graph).
-function hops (g, s) {
-  const r = g._slot.get(g._a[s])
-  if (r === undefined || g._kind[r] !== KIND_READY) return [-1, -1]
-  const l = g._slot.get(g._a[r])
-  return [r, l !== undefined && g._kind[l] === KIND_LINK ? l : -1]
 }
 
 function siteLabel (g, s) {
@@ -64,7 +55,7 @@ function toChromeTrace (g, options = {}) {
     const ended = (g._flags[s] & FLAG_ENDED) !== 0 && Number.isFinite(g._b[s])
     const begin = g._ts[s]
     const end = ended ? g._b[s] : g.lastTs
-    const [r, l] = hops(g, s)
+    const [r, l] = g._hops(s)
     const args = { executeID: g._id[s], readyID: g._a[s] }
     if (r >= 0) args.dispatchWaitUs = (begin - g._ts[r]) / 1000
     if (l >= 0) {
@@ -203,7 +194,7 @@ function toDot (g, options = {}) {
     if (p < 0) continue
     const from = p === 0 ? 'root' : kept.has(p) ? `f${p}` : null
     if (from === null) continue
-    const [r, l] = hops(g, s)
+    const [r, l] = g._hops(s)
     const wait = r >= 0 && l >= 0 ? (g._ts[r] - g._ts[l]) / 1e6 : NaN
     out.push(`  ${from} -> f${g._id[s]}${Number.isFinite(wait) ? ` [label=${dotString(`${wait.toFixed(3)} ms`)}]` : ''};`)
   }

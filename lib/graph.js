@@ -287,14 +287,21 @@ class AsyncGraph {
     return this._ix
   }
 
+  // The slots of frame slot `s`'s ready and of that ready's link, each -1
+  // when it is not in the graph (the link is -1 whenever the ready is).
+  _hops (s) {
+    const r = this._slot.get(this._a[s])
+    if (r === undefined || this._kind[r] !== KIND_READY) return [-1, -1]
+    const l = this._slot.get(this._a[r])
+    return [r, l !== undefined && this._kind[l] === KIND_LINK ? l : -1]
+  }
+
   // The frame that linked the work frame slot `s` runs (0: the root), or -1
   // when the chain leaves the graph.
   _parentFrame (s) {
-    const r = this._slot.get(this._a[s])
-    if (r === undefined || this._kind[r] !== KIND_READY) return this._a[s] === 0 ? 0 : -1
-    const l = this._slot.get(this._a[r])
-    if (l === undefined || this._kind[l] !== KIND_LINK) return -1
-    return this._a[l]
+    const [r, l] = this._hops(s)
+    if (r < 0) return this._a[s] === 0 ? 0 : -1
+    return l < 0 ? -1 : this._a[l]
   }
 
   _children () {
@@ -524,11 +531,10 @@ class AsyncGraph {
       acc.frames++
       const begin = this._ts[s]
       if (this._flags[s] & FLAG_ENDED) pushFinite(acc.run, this._b[s] - begin)
-      const r = this._slot.get(this._a[s])
-      if (r === undefined || this._kind[r] !== KIND_READY) continue
+      const [r, l] = this._hops(s)
+      if (r < 0) continue
       pushFinite(acc.dispatch, begin - this._ts[r])
-      const l = this._slot.get(this._a[r])
-      if (l !== undefined && this._kind[l] === KIND_LINK) pushFinite(acc.queue, this._ts[r] - this._ts[l])
+      if (l >= 0) pushFinite(acc.queue, this._ts[r] - this._ts[l])
     }
     const out = []
     for (const [site, acc] of per) {

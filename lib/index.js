@@ -13,7 +13,7 @@ const {
   validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
 } = require('./errors')
 const { AsyncGraph, formatSteps } = require('./graph')
-const { Bridge, quietly } = require('./bridge')
+const { Bridge, quietly, LIB_DIR } = require('./bridge')
 
 const C = binding.constants
 
@@ -242,7 +242,6 @@ function setStackLimit (limit) {
   ls.limit = limit
 }
 
-const LIB_DIR = require('node:path').join(__dirname, require('node:path').sep)
 
 /**
  * The JS stack captured when link linkID was made (enable({ stacks: true })),
