@@ -11,9 +11,14 @@
         "src/napi/env.c",
         "src/napi/binding.c",
         "src/napi/queue.c",
-        "src/napi/work.c"
+        "src/napi/work.c",
+        "src/napi/wrap.c",
+        "src/napi/wrap_work.c",
+        "src/napi/wrap_tsfn.c",
+        "src/napi/wrap_binding.c",
+        "src/interpose/interpose.c"
       ],
-      "include_dirs": ["include", "src/core", "src/napi"],
+      "include_dirs": ["include", "src/core", "src/napi", "src/interpose"],
       "defines": [
         "NAT_VERSION=\"<!(node -p \"require('./package.json').version\")\""
       ],
