@@ -14,6 +14,7 @@ const {
 } = require('./errors')
 const { AsyncGraph, formatSteps } = require('./graph')
 const { Bridge, quietly, LIB_DIR } = require('./bridge')
+const addonsLib = require('./addons')
 
 const C = binding.constants
 
@@ -34,7 +35,7 @@ function probeContextCarriage () {
 }
 const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
-const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js'])
+const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'addons'])
 const DEFAULT_STACK_LIMIT = 10000
 const STACK_LINES = 12 // most lines of a link stack kept
 
@@ -67,6 +68,10 @@ function siteName (index) {
  *   js          true or { ignore: [types] }: the JS resource bridge
  *               (promises, timers, I/O through async_hooks, recorded as
  *               sites js:<type>); false turns it off; absent leaves it.
+ *   addons      true: zero-code tracing of unmodified Node-API addons
+ *               (rebinds the addons loaded now and hooks process.dlopen
+ *               for later ones; see addons()); false puts every rebound
+ *               import back (process-wide); absent leaves it.
  * When called outside any traced frame, the current turn becomes the root
  * frame 0 (executionBegin 0 now, executionEnd 0 when the turn ends).
  */
@@ -77,11 +82,12 @@ function enable (options = {}) {
       throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...ENABLE_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const { capacity, maxThreads, stacks, stackLimit, js } = options
+  const { capacity, maxThreads, stacks, stackLimit, js, addons } = options
   if (capacity !== undefined) validateInteger(capacity, 'options.capacity', C.MIN_CAPACITY, C.MAX_CAPACITY)
   if (maxThreads !== undefined) validateInteger(maxThreads, 'options.maxThreads', 1, MAX_THREADS_LIMIT)
   if (stacks !== undefined && typeof stacks !== 'boolean') throw invalidArgType('options.stacks', 'of type boolean', stacks)
   if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, 1e7)
+  if (addons !== undefined && typeof addons !== 'boolean') throw invalidArgType('options.addons', 'of type boolean', addons)
   let jsIgnore
   if (js !== undefined && typeof js !== 'boolean') {
     validateObject(js, 'options.js')
@@ -101,6 +107,8 @@ function enable (options = {}) {
   else if (stacks === false) binding.setLinkHook(null)
   if (js === false) bridgeOff()
   else if (js !== undefined) bridgeOn(jsIgnore)
+  if (addons === true) addonsLib.start()
+  else if (addons === false) addonsLib.stop()
 }
 
 /** Stops recording; recorded events stay until drained. */
@@ -432,6 +440,7 @@ module.exports = {
   graph,
   track,
   assertNoPending,
+  addons: addonsLib.list,
   linkStack,
   formatPending,
   formatStack: formatSteps,
