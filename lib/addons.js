@@ -10,7 +10,9 @@
 //     loaded later is rebound *before its init runs*: the hook dlopen()s the
 //     file itself first (the same flags Node will use), rebinds that object,
 //     then lets Node's dlopen find it loaded and run its init, whose async
-//     work and threadsafe functions are then already traced.
+//     work and threadsafe functions are then already traced. Addons that
+//     register from a static constructor (older headers) are rebound right
+//     after Node's dlopen instead: what their init queued is not traced.
 //   - stop(): puts every rebound slot back (process-wide) and unhooks.
 //   - list(): each addon seen, with what was rebound or why not.
 // Rebinding is process-wide (one GOT per loaded object): an addon rebound in
@@ -18,6 +20,7 @@
 // is traced: objects created while recording is off are left to Node.
 //
 // Everything here runs on the JS thread of the env that calls it.
+const fs = require('node:fs')
 const os = require('node:os')
 const binding = require('./binding')
 
@@ -43,21 +46,45 @@ function note (reports, when) {
   }
 }
 
+// Does the file at `filename` register itself from a static constructor
+// (napi_module_register / node_module_register, as addons built with older
+// headers do)? Such a constructor runs at the first dlopen of the file and
+// leaves its module for Node's DLOpen, which insists on running that first
+// dlopen itself: those objects are rebound right after Node loaded them
+// (their init has run by then), the others right before. The names appear
+// in the file's dynamic string table when imported; a match elsewhere only
+// costs the early rebind.
+const SELF_REGISTER = [Buffer.from('napi_module_register\0'), Buffer.from('node_module_register\0')]
+function registersItself (filename) {
+  try {
+    const bytes = fs.readFileSync(filename)
+    return SELF_REGISTER.some((name) => bytes.includes(name))
+  } catch {
+    return true // unreadable: let Node load it first and say why
+  }
+}
+
+function rebindFile (filename, flags, when) {
+  try {
+    const reports = binding.addonsRebind(filename, flags)
+    if (reports !== null) note(reports, when)
+    return reports !== null
+  } catch {
+    return false // a path the engine cannot take (NUL inside): Node refuses it too
+  }
+}
+
 // The process.dlopen hook. Never throws on its own account: whatever goes
 // wrong here, Node's own dlopen still runs and answers.
 function dlopen (module, filename, flags) {
-  if (active && typeof filename === 'string' && !filename.endsWith('napi_async_trace.node')) {
-    const f = flags === undefined ? os.constants.dlopen.RTLD_LAZY : flags
-    if (Number.isInteger(f)) {
-      try {
-        const reports = binding.addonsRebind(filename, f)
-        if (reports !== null) note(reports, 'load')
-      } catch {
-        // A path the engine cannot take (NUL inside): Node will refuse it.
-      }
-    }
+  if (!active || typeof filename !== 'string' || filename.endsWith('napi_async_trace.node')) {
+    return Reflect.apply(hooked, this, arguments)
   }
-  return Reflect.apply(hooked, this, arguments)
+  const f = flags === undefined ? os.constants.dlopen.RTLD_LAZY : flags
+  const early = Number.isInteger(f) && !registersItself(filename) && rebindFile(filename, f, 'load')
+  const result = Reflect.apply(hooked, this, arguments)
+  if (!early && active && Number.isInteger(f)) rebindFile(filename, f, 'after-init')
+  return result
 }
 
 function start () {
@@ -98,7 +125,8 @@ function stop () {
 /**
  * Each addon seen in this env: { path, module, status, message, rebound,
  * already, skipped, failed, mprotects, imports: { name: { rebound,
- * already, skipped, failed, globDat } }, when: 'enable' | 'load', active }.
+ * already, skipped, failed, globDat } }, when: 'enable' | 'load' |
+ * 'after-init', active }.
  * `status` 'OK' means every import of the wrapped functions the addon has
  * now reaches the engine; anything else says why not.
  */

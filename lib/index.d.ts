@@ -114,8 +114,12 @@ export interface AddonInfo {
   failed: number
   mprotects: number
   imports: Record<string, AddonImportCount>
-  /** 'enable': loaded before enable({ addons: true }); 'load': rebound by the process.dlopen hook before its init ran. */
-  when: 'enable' | 'load'
+  /**
+   * 'enable': loaded before enable({ addons: true }); 'load': rebound by the
+   * process.dlopen hook before its init ran; 'after-init': rebound right
+   * after Node's dlopen (addons that register from a static constructor).
+   */
+  when: 'enable' | 'load' | 'after-init'
   /** False after enable({ addons: false }). */
   active: boolean
 }
