@@ -299,3 +299,30 @@ test('Workers: each env records its own work; terminating one mid-stream leaves 
   assert.equal(result.status, 0)
   assert.equal(result.envs, 3) // two Workers and the main thread
 })
+
+test('napi-async-trace record traces unmodified addons by default; --no-addons does not', () => {
+  const { spawnSync } = require('node:child_process')
+  const path = require('node:path')
+  const os = require('node:os')
+  const fs = require('node:fs')
+  const { root } = require('./helpers')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-rec-'))
+  const app = path.join(dir, 'app.js')
+  fs.writeFileSync(app, `const p = require(${plain}); p.work('job', () => p.work('job', () => {}, 10, false), 10, false)\n`)
+  const bin = path.join(root, 'bin', 'napi-async-trace.js')
+  const frames = (extra) => {
+    const out = path.join(dir, 'trace.json')
+    const r = spawnSync(process.execPath, [bin, 'record', ...extra, '-o', out, '--', process.execPath, app], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    return Number(/(\d+) frames/.exec(r.stderr)[1])
+  }
+  try {
+    // The preload is on before the app loads the addon: the run init
+    // queues and the two runs of 'job', a pool frame and a complete frame
+    // each.
+    assert.equal(frames([]), 6)
+    assert.equal(frames(['--no-addons']), 0)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
