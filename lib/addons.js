@@ -87,7 +87,11 @@ function dlopen (module, filename, flags) {
   return result
 }
 
-function start () {
+// nodeScopeCarries: whether Node's own napi callback scopes carry
+// AsyncLocalStorage here (index.js's probe): the wrappers then skip a scope
+// of their own where Node's has the same context.
+function start ({ nodeScopeCarries = false } = {}) {
+  binding.addonsConfigure(nodeScopeCarries === true)
   if (active) return
   const info = binding.addonsInfo()
   if (!info.supported) {

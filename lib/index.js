@@ -107,7 +107,7 @@ function enable (options = {}) {
   else if (stacks === false) binding.setLinkHook(null)
   if (js === false) bridgeOff()
   else if (js !== undefined) bridgeOn(jsIgnore)
-  if (addons === true) addonsLib.start()
+  if (addons === true) addonsLib.start({ nodeScopeCarries: napiCarriesContext })
   else if (addons === false) addonsLib.stop()
 }
 

@@ -534,7 +534,8 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("setContextCarrier", js_set_context_carrier) \
   V("addonsRebind", nat__js_addons_rebind)      \
   V("addonsRestore", nat__js_addons_restore)    \
-  V("addonsInfo", nat__js_addons_info)
+  V("addonsInfo", nat__js_addons_info)          \
+  V("addonsConfigure", nat__js_addons_configure)
 
 static int publish_api(napi_env env, napi_value exports) {
   napi_value ext, global, symbol_ctor, symbol_for, key;

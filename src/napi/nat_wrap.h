@@ -76,7 +76,7 @@ void nat__wmap_del(nat__wmap_t* m, const void* key);
 /* Fixed-size slots from 64 KiB chunks that are never freed, so any thread
  * can ask "is this pointer one of ours" without a lock and without reading
  * memory that is not ours. Slots carry a kind word at offset 0. */
-#define NAT__WSLOT_SIZE 192u
+#define NAT__WSLOT_SIZE 128u
 
 enum {
   NAT__WKIND_FREE = 0,
@@ -125,6 +125,12 @@ void nat__wrap_dispatch(nat__wenv_t* w, napi_env addon_env, uint32_t site,
                         uint64_t ready_id, int frame, const nat__async_t* a,
                         void (*fn)(void*), void* arg);
 
+/* Set by lib (addonsConfigure) when Node's own callback scopes carry
+ * AsyncLocalStorage (Node 20, 22; not with AsyncContextFrame, Node 24+):
+ * then a threadsafe-function call from a native thread, whose context is
+ * the creator's, needs no scope of ours. Any thread reads it. */
+extern _Atomic int nat__wrap_node_scope_carries;
+
 /* Counts of calls that could not be traced (arena full, map growth
  * failed, a context could not be made): they ran untraced. */
 extern _Atomic uint64_t nat__wrap_untraced;
@@ -166,5 +172,6 @@ extern const nat__wrap_entry_t nat__wrap_table[];
 napi_value nat__js_addons_rebind(napi_env env, napi_callback_info info);
 napi_value nat__js_addons_restore(napi_env env, napi_callback_info info);
 napi_value nat__js_addons_info(napi_env env, napi_callback_info info);
+napi_value nat__js_addons_configure(napi_env env, napi_callback_info info);
 
 #endif /* NAT_WRAP_H */

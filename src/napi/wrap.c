@@ -11,6 +11,7 @@
 #include "nat_wrap.h"
 
 _Atomic uint64_t nat__wrap_untraced = 0;
+_Atomic int nat__wrap_node_scope_carries = 0;
 
 /* ---- per-env state ------------------------------------------------------ */
 
@@ -153,15 +154,41 @@ void nat__wmap_del(nat__wmap_t* m, const void* key) {
 
 /* ---- the arena ---------------------------------------------------------- */
 
-#define WCHUNK_SIZE (64u * 1024u)
+#define WCHUNK_SIZE (64u * 1024u) /* chunks are aligned to their size */
 #define WCHUNK_SLOTS (WCHUNK_SIZE / NAT__WSLOT_SIZE)
-#define WCHUNK_MAX 1024u /* 64 MiB of wrapper objects at most */
+#define WCHUNK_MAX 2048u /* 128 MiB of wrapper objects at most */
+#define WCHUNK_SET 4096u /* the chunk set: a power of two, >= 2 x max */
 
-/* Chunk bases are published with a release store of the count after the
- * base is written; a reader that sees the count sees the base. A slot's
- * kind is written with release after its fields and read with acquire. */
-static char* _Atomic wchunks[WCHUNK_MAX];
-static _Atomic uint32_t wchunk_count = 0;
+/* The set of chunk bases, open addressing: inserted under warena_mutex
+ * with a release store, probed by any thread with acquire loads, never
+ * removed (chunks are never freed), so a probe that meets an empty slot
+ * knows the base is not in the set. A chunk's slots are initialized before
+ * its base is published. A slot's kind is written with release after its
+ * fields and read with acquire. */
+static char* _Atomic wchunk_set[WCHUNK_SET];
+static uint32_t wchunk_count = 0; /* under warena_mutex */
+
+static uint32_t wchunk_hash(uintptr_t base) {
+  uint64_t k = (uint64_t)(base / WCHUNK_SIZE) * 0x9e3779b97f4a7c15ull;
+  return (uint32_t)(k >> 40) & (WCHUNK_SET - 1);
+}
+
+static void wchunk_insert(char* base) {
+  uint32_t i = wchunk_hash((uintptr_t)base);
+  while (atomic_load_explicit(&wchunk_set[i], memory_order_relaxed) != NULL)
+    i = (i + 1) & (WCHUNK_SET - 1);
+  atomic_store_explicit(&wchunk_set[i], base, memory_order_release);
+}
+
+static int wchunk_known(uintptr_t base) {
+  uint32_t i = wchunk_hash(base);
+  for (;;) {
+    char* c = atomic_load_explicit(&wchunk_set[i], memory_order_acquire);
+    if (c == NULL) return 0;
+    if ((uintptr_t)c == base) return 1;
+    i = (i + 1) & (WCHUNK_SET - 1);
+  }
+}
 
 typedef struct wfree_s {
   _Atomic uint32_t kind;
@@ -180,8 +207,9 @@ void* nat__warena_get(uint32_t kind) {
   uv_once(&warena_once, warena_init);
   uv_mutex_lock(&warena_mutex);
   if (wfree == NULL) {
-    uint32_t n = atomic_load_explicit(&wchunk_count, memory_order_relaxed);
-    char* c = n < WCHUNK_MAX ? aligned_alloc(WCHUNK_SIZE, WCHUNK_SIZE) : NULL;
+    char* c = wchunk_count < WCHUNK_MAX
+                  ? aligned_alloc(WCHUNK_SIZE, WCHUNK_SIZE)
+                  : NULL;
     if (c == NULL) {
       uv_mutex_unlock(&warena_mutex);
       return NULL;
@@ -192,8 +220,8 @@ void* nat__warena_get(uint32_t kind) {
       f->next = wfree;
       wfree = f;
     }
-    atomic_store_explicit(&wchunks[n], c, memory_order_relaxed);
-    atomic_store_explicit(&wchunk_count, n + 1, memory_order_release);
+    wchunk_insert(c);
+    wchunk_count++;
   }
   wfree_t* f = wfree;
   wfree = f->next;
@@ -213,17 +241,13 @@ void nat__warena_put(void* p) {
 }
 
 int nat__warena_owns(const void* p, uint32_t kind) {
-  uint32_t n = atomic_load_explicit(&wchunk_count, memory_order_acquire);
   uintptr_t a = (uintptr_t)p;
-  for (uint32_t i = 0; i < n; i++) {
-    uintptr_t base =
-        (uintptr_t)atomic_load_explicit(&wchunks[i], memory_order_relaxed);
-    if (a < base || a >= base + WCHUNK_SLOTS * NAT__WSLOT_SIZE) continue;
-    if ((a - base) % NAT__WSLOT_SIZE != 0) return 0;
-    const wfree_t* f = p;
-    return atomic_load_explicit(&f->kind, memory_order_acquire) == kind;
-  }
-  return 0;
+  uintptr_t base = a & ~(uintptr_t)(WCHUNK_SIZE - 1);
+  if (a - base >= WCHUNK_SLOTS * NAT__WSLOT_SIZE ||
+      (a - base) % NAT__WSLOT_SIZE != 0 || !wchunk_known(base))
+    return 0;
+  const wfree_t* f = p;
+  return atomic_load_explicit(&f->kind, memory_order_acquire) == kind;
 }
 
 /* ---- module names of shared objects ------------------------------------- */

@@ -187,3 +187,20 @@ napi_value nat__js_addons_info(napi_env env, napi_callback_info info) {
   set_u32(env, o, "slots", (uint32_t)nat__ip_recorded());
   return o;
 }
+
+/* addonsConfigure(nodeScopeCarries): whether Node's own callback scopes
+ * carry AsyncLocalStorage on this Node (lib's probe). */
+napi_value nat__js_addons_configure(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool carries = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
+    return NULL;
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &carries) != napi_ok) {
+    nat__throw(env, NAT_EINVAL, "nodeScopeCarries must be a boolean");
+    return NULL;
+  }
+  atomic_store_explicit(&nat__wrap_node_scope_carries, carries ? 1 : 0,
+                        memory_order_relaxed);
+  return NULL;
+}

@@ -136,11 +136,27 @@ static void tsfn_call_js(napi_env env, napi_value js_cb, void* context,
   call_t c = {t, env, js_cb, it->data};
   const nat__async_t* a =
       nat__async_held(&it->async) ? &it->async : &t->async;
-  if (w->dead || !nat__async_held(a))
+  if (w->dead || !nat__async_held(a)) {
     run_call_js(&c);
-  else
+  } else if (a == &t->async &&
+             atomic_load_explicit(&nat__wrap_node_scope_carries,
+                                  memory_order_relaxed)) {
+    /* A call from a native thread runs in the creator's context, and so
+     * does the scope Node has just opened around call_js: its resource was
+     * made at creation, in the same frame as ours, and on this Node that
+     * scope carries AsyncLocalStorage. Only the frame is ours to add. */
+    nat__env_t* e = nat__env_current();
+    uint64_t exec = 0;
+    uint32_t depth = 0;
+    if (e != NULL && it->ready_id != 0 &&
+        nat__frame_begin(e, t->site, it->ready_id, &exec) == 0)
+      depth = e->depth;
+    run_call_js(&c);
+    if (depth != 0) nat__frame_unwind(e, depth);
+  } else {
     nat__wrap_dispatch(w, env, t->site, it->ready_id, it->ready_id != 0, a,
                        run_call_js, &c);
+  }
   item_free(it);
 }
 
