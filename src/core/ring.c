@@ -512,8 +512,15 @@ void nat__stats(nat__stats_t* s) {
 void nat__set_max_rings(uint32_t n) {
   uv_once(&core_once, core_init_once);
   uv_mutex_lock(&reg_mutex);
+  int raised = (n ? n : NAT__MAX_RINGS_DEFAULT) > max_rings;
   max_rings = n ? n : NAT__MAX_RINGS_DEFAULT;
   uv_mutex_unlock(&reg_mutex);
+  /* A higher limit can give a ring to a thread that got none: make the
+   * threads that failed try again (they compare this generation with the
+   * one they failed at). Relaxed is enough: the retry reads max_rings
+   * under reg_mutex, which orders it after the store above. */
+  if (raised)
+    atomic_fetch_add_explicit(&free_generation, 1, memory_order_relaxed);
 }
 
 void nat__site_reset(void);

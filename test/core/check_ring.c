@@ -435,6 +435,40 @@ START_TEST(ring_ringless_thread_retries_after_recycle) {
 }
 END_TEST
 
+/*
+ * Regression (issue 12, item 7): raising the ring limit lets a thread that
+ * found no ring get one. Thread B records while the only ring is taken
+ * (dropped, counted); the limit is raised with no drain in between; B's
+ * next record must commit into a ring of its own.
+ */
+START_TEST(ring_raised_limit_gives_ringless_thread_a_ring) {
+  ck_assert_int_eq(nat__enable(16), 0);
+  nat__set_max_rings(1);
+  ck_assert_uint_eq(emit_n(1, NULL), 1); /* the only ring is this thread's */
+
+  retry_t r = {0};
+  uv_thread_t b;
+  ck_assert_int_eq(uv_sem_init(&r.first_done, 0), 0);
+  ck_assert_int_eq(uv_sem_init(&r.drained, 0), 0);
+  ck_assert_int_eq(uv_thread_create(&b, retry_thread, &r), 0);
+  uv_sem_wait(&r.first_done);
+  nat__set_max_rings(2);
+  uv_sem_post(&r.drained);
+  ck_assert_int_eq(uv_thread_join(&b), 0);
+
+  ck_assert_int_eq(r.first, -1);
+  ck_assert_msg(r.second == 1,
+                "a thread that once got no ring still gets none after the "
+                "ring limit was raised (nat__emit returned %d)", r.second);
+  nat__stats_t s = stats();
+  ck_assert_uint_eq(s.rings, 2);
+  ck_assert_uint_eq(s.recorded, 2);
+  ck_assert_uint_eq(s.dropped, 1);
+  uv_sem_destroy(&r.first_done);
+  uv_sem_destroy(&r.drained);
+}
+END_TEST
+
 START_TEST(ring_reset_frees_everything) {
   ck_assert_int_eq(nat__enable(32), 0);
   nat__set_max_rings(1);
@@ -534,6 +568,7 @@ Suite* nat_ring_suite(void) {
   tcase_add_test(tc, ring_owner_counts);
   tcase_add_test(tc, ring_limit_drops_ringless_threads);
   tcase_add_test(tc, ring_ringless_thread_retries_after_recycle);
+  tcase_add_test(tc, ring_raised_limit_gives_ringless_thread_a_ring);
   tcase_add_test(tc, ring_reset_frees_everything);
   tcase_add_test(tc, ring_old_capacity_ring_is_released);
   suite_add_tcase(s, tc);
