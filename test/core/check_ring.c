@@ -116,17 +116,17 @@ START_TEST(ring_enable_disable) {
 }
 END_TEST
 
-/* nat__emit_at commits whatever nat__enabled says: its caller decided to
+/* nat__emit_owed commits whatever nat__enabled says: its caller decided to
  * record when it made the event's ID, and a disable() in between must not
  * lose an event that was neither recorded nor counted (regression). */
-START_TEST(ring_emit_at_records_after_disable) {
+START_TEST(ring_emit_owed_records_after_disable) {
   ck_assert_int_eq(nat__enable(16), 0);
   ck_assert_int_eq(nat__emit(NAT_EV_LINK, 0, 1, 0, 0, 0), 1);
   nat__disable();
   ck_assert_int_eq(nat__emit(NAT_EV_LINK, 0, 2, 0, 0, 0), 0);
-  ck_assert_int_eq(nat__emit_at(0, NAT_EV_LINK, 0, 3, 0, 0, 0), 1);
+  ck_assert_int_eq(nat__emit_owed(NAT_EV_LINK, 0, 3, 0, 0, 0), 1);
   for (int i = 0; i < 20; i++) {
-    int r = nat__emit_at(0, NAT_EV_LINK, 0, 4, 0, 0, 0);
+    int r = nat__emit_owed(NAT_EV_LINK, 0, 4, 0, 0, 0);
     ck_assert_int_eq(r, i < 14 ? 1 : -1);
   }
   nat__stats_t s = stats();
@@ -552,7 +552,7 @@ Suite* nat_ring_suite(void) {
   tcase_add_test(tc, ring_off_by_default);
   tcase_add_test(tc, ring_emit_stores_every_field);
   tcase_add_test(tc, ring_enable_disable);
-  tcase_add_test(tc, ring_emit_at_records_after_disable);
+  tcase_add_test(tc, ring_emit_owed_records_after_disable);
   tcase_add_test(tc, ring_capacity_rounding);
   tcase_add_test(tc, ring_holds_capacity_records);
   tcase_add_test(tc, ring_full_drops_and_counts);
