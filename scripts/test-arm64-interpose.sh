@@ -49,6 +49,8 @@ set -x
   -o "$OUT/libnat_ipc_now.so" "$SRC/consumer.c" "${LINK[@]}"
 "$CC" "${FLAGS[@]}" "${SO[@]}" -fno-plt -DNAT_IPC_ADDR -Wl,-z,now \
   -Wl,-z,relro -o "$OUT/libnat_ipc_noplt.so" "$SRC/consumer.c" "${LINK[@]}"
+"$CC" "${FLAGS[@]}" "${SO[@]}" -DNAT_IPC_TABLE -Wl,-z,lazy \
+  -o "$OUT/libnat_ipc_table.so" "$SRC/consumer.c" "${LINK[@]}"
 "$CC" "${FLAGS[@]}" "${SO[@]}" -o "$OUT/libnat_ipn.so" "$SRC/none.c"
 "$CC" "${FLAGS[@]}" -I"$ROOT/include" -I"$ROOT/src/interpose" \
   -o "$OUT/ip_standalone" "$SRC/standalone.c" "$ROOT/src/interpose/interpose.c" \
@@ -57,7 +59,7 @@ set -x
 
 # What the relocations of the consumers are, for the log.
 if command -v readelf >/dev/null; then
-  for k in lazy now noplt; do
+  for k in lazy now noplt table; do
     printf '%s: ' "$k"
     readelf -rW "$OUT/libnat_ipc_$k.so" | awk '$5 ~ /^nat_ipp_/ {print $3}' | sort | uniq -c | tr '\n' ' '
     echo

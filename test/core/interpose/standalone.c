@@ -7,7 +7,8 @@
  * consumers reach the replacement after a rebind and the real function
  * after restore, RELRO pages keep their protection, a second rebind writes
  * nothing, the main executable, the provider and an object without imports
- * are left alone, one object can be rebound by handle, and a thread calling
+ * are left alone, one object can be rebound by handle, a function pointer
+ * in data is counted as skipped, and a thread calling
  * through the slots during rebind/restore only ever reaches one of the two.
  *
  * Usage: ip_standalone <directory of the test objects>. Prints one line per
@@ -66,7 +67,7 @@ static const char* dir;
 typedef struct {
   char path[512];
   int status;
-  uint32_t rebound, already, mprotects, glob_dat;
+  uint32_t rebound, already, skipped, mprotects, glob_dat;
   void* original;
 } rep_t;
 
@@ -83,6 +84,7 @@ static void collect(const nat_ip_report_t* r, void* ud) {
   o->status = (int)r->status;
   o->rebound = r->rebound;
   o->already = r->already;
+  o->skipped = r->skipped;
   o->mprotects = r->mprotects;
   o->glob_dat = r->nsyms > 0 ? r->counts[0].glob_dat : 0;
   o->original = r->nsyms > 0 ? r->counts[0].original : NULL;
@@ -220,6 +222,23 @@ static void test_untouched(void) {
   dlclose(c.h);
 }
 
+/* A function pointer in data (R_X86_64_64 / R_AARCH64_ABS64) is skipped
+ * and counted; the call slots are rebound. */
+static void test_table(void) {
+  consumer_t c = load("c_table", RTLD_LAZY);
+  int2_fn tadd = (int2_fn)dlsym(c.h, "nat_ipc_table_add");
+  CHECK(tadd != NULL);
+  reps_t reps = {.n = 0};
+  CHECK_EQ(nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps), 2);
+  const rep_t* r = rep_of(&reps, "/libnat_ipc_table.so");
+  CHECK_EQ(r->status, NAT_IP_PARTIAL);
+  CHECK_EQ(r->skipped, 1);
+  CHECK_EQ(c.add(2, 3), 1005);
+  CHECK(tadd != NULL && tadd(2, 3) == 5);
+  CHECK_EQ(nat__ip_restore_all(NULL), 2);
+  dlclose(c.h);
+}
+
 /* See interpose_threads in check_interpose.c for the generations. */
 typedef struct {
   int2_fn add[2];
@@ -293,6 +312,7 @@ int main(int argc, char** argv) {
   test_kind("c_now", RTLD_NOW, 0, 1);
   test_kind("c_noplt", RTLD_NOW, 1, 1);
   test_untouched();
+  test_table();
   test_threads(100);
   if (failures > 0) {
     fprintf(stderr, "%d of %d checks failed\n", failures, checks);
