@@ -128,7 +128,8 @@ static napi_value js_enable(napi_env env, napi_callback_info info) {
 static void root_close(nat__env_t* e) {
   if (e->root_open) {
     e->root_open = 0;
-    nat__emit(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
+    /* Owed: its begin was recorded (recording may have stopped since). */
+    nat__emit_owed(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
   }
 }
 
