@@ -319,3 +319,10 @@ export const codes: Readonly<Record<NatErrorCode, Readonly<{ errno: number, mess
 export const version: string
 /** How callbacks get their requester's AsyncLocalStorage store: Node's napi context or a per-task snapshot (Node 24+). */
 export const contextCarrier: 'napi' | 'snapshot'
+/**
+ * The copy of the package that runs the engine in this env: the first one
+ * loaded. A later copy (a cleared require cache, another path or version)
+ * returns that copy's module; one of another version warns once
+ * (code NAT_SECOND_COPY).
+ */
+export const engine: { readonly version: string, readonly path: string }

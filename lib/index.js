@@ -8,6 +8,27 @@
 // thread or a Worker). Recording, rings and drains are process-wide: one
 // drain() anywhere takes the events of every thread and every env, each
 // event carrying its env and thread.
+
+// One engine per process (see lib/binding.js): when another copy of the
+// package was loaded first in this env, its module is this one. A copy of
+// another version says so once; nat.engine names the copy in use.
+const ENGINE = Symbol.for('napi-async-trace:engine')
+const OWN_VERSION = require('../package.json').version
+const firstEngine = globalThis[ENGINE]
+if (firstEngine !== undefined && firstEngine !== null && firstEngine.exports) {
+  if (firstEngine.version !== OWN_VERSION) {
+    if (firstEngine.warned === undefined) firstEngine.warned = new Set()
+    if (!firstEngine.warned.has(OWN_VERSION)) {
+      firstEngine.warned.add(OWN_VERSION)
+      process.emitWarning(`napi-async-trace ${OWN_VERSION} (${__dirname}) found napi-async-trace ` +
+        `${firstEngine.version} (${firstEngine.path}) already loaded and uses it: one engine per process`,
+      { code: 'NAT_SECOND_COPY' })
+    }
+  }
+  module.exports = firstEngine.exports
+  return // eslint-disable-line no-unreachable
+}
+
 const binding = require('./binding')
 const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
@@ -447,5 +468,9 @@ module.exports = {
   // How callbacks get their requester's AsyncLocalStorage store here:
   // 'napi' (Node's own async context) or 'snapshot' (one
   // AsyncLocalStorage.snapshot() per task, Node 24+).
-  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot'
+  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot',
+  // The copy of the package that runs the engine in this env (the first one
+  // loaded; later copies use it).
+  engine: Object.freeze({ version: OWN_VERSION, path: __dirname })
 }
+if (globalThis[ENGINE] !== undefined && !globalThis[ENGINE].exports) globalThis[ENGINE].exports = module.exports
