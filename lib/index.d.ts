@@ -201,6 +201,38 @@ export interface GraphOptions {
   stacks?: ((linkID: number) => string | undefined) | Map<number, string>
 }
 
+/** One event of the Trace Event Format (Perfetto, chrome://tracing). */
+export interface ChromeTraceEvent {
+  name: string
+  cat?: string
+  /** X: a frame, s/f: a link's flow arrow, i: a ready or pending item, M: metadata. */
+  ph: 'X' | 's' | 'f' | 'i' | 'M'
+  /** Microseconds since the graph's first event. */
+  ts?: number
+  dur?: number
+  /** The env (1: main thread). */
+  pid: number
+  /** The thread. */
+  tid: number
+  id?: number
+  bp?: 'e'
+  s?: 't' | 'p'
+  args?: Record<string, unknown>
+}
+
+export interface ChromeTrace {
+  traceEvents: ChromeTraceEvent[]
+  displayTimeUnit: 'ms'
+  metadata: { 'napi-async-trace': { events: number; lost: number; problems: number; firstTsNs: number } }
+}
+
+export interface ChromeTraceOptions {
+  /** Pending work as instant events (default true). */
+  pending?: boolean
+  /** Readies as instant events on the thread that made them ready (default true). */
+  readies?: boolean
+}
+
 export class AsyncGraph {
   constructor(options?: GraphOptions)
   /** Adds events (accumulating); malformed events throw with their index. */
@@ -234,6 +266,12 @@ export class AsyncGraph {
   children(id: number): number[]
   readonly roots: number[]
   sites(): SiteTotals[]
+  /** Frames as slices per env and thread, links as flow arrows: JSON.stringify it for Perfetto. */
+  toChromeTrace(options?: ChromeTraceOptions): ChromeTrace
+  /** `root;site;...;site weight` lines, weight = each frame's run time in ns (speedscope, flamegraph.pl). */
+  toFolded(options?: { maxDepth?: number }): string
+  /** Graphviz DOT: frames clustered by site, edges from requester to frame; past maxNodes (default 2000) the slowest are kept. */
+  toDot(options?: { maxNodes?: number }): string
 }
 
 export interface TrackOptions {
