@@ -11,7 +11,8 @@
         "src/napi/env.c",
         "src/napi/binding.c",
         "src/napi/queue.c",
-        "src/napi/work.c"
+        "src/napi/work.c",
+        "src/napi/hub.c"
       ],
       "include_dirs": ["include", "src/core", "src/napi"],
       "defines": [
