@@ -290,5 +290,3 @@ export const EVENT_TYPES: Readonly<Record<EventName, number>>
 export const nativeApi: object
 export const constants: Constants
 export const version: string
-/** How callbacks get their requester's AsyncLocalStorage store: Node's napi context or a per-task snapshot (Node 24+). */
-export const contextCarrier: 'napi' | 'snapshot'

@@ -13,26 +13,10 @@ const {
   validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
 } = require('./errors')
 const { AsyncGraph, formatSteps } = require('./graph')
-const { Bridge, quietly, LIB_DIR } = require('./bridge')
+const { Bridge, LIB_DIR } = require('./bridge')
 
 const C = binding.constants
 
-// Do napi async contexts carry AsyncLocalStorage into callbacks? They do
-// where the store lives on the async resource (Node 20, 22); with
-// AsyncContextFrame (Node 24+) they do not, and the engine then captures
-// AsyncLocalStorage.snapshot() per task instead. Asked once per env, by
-// experiment rather than by version number.
-function probeContextCarriage () {
-  const { AsyncLocalStorage } = require('node:async_hooks')
-  const als = new AsyncLocalStorage()
-  const marker = {}
-  const handle = als.run(marker, () => binding.probeCapture())
-  const carried = binding.probeRun(handle, () => als.getStore() === marker)
-  als.disable()
-  binding.setContextCarrier(carried ? null : quietly(AsyncLocalStorage.snapshot))
-  return carried
-}
-const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js'])
 const DEFAULT_STACK_LIMIT = 10000
@@ -442,9 +426,5 @@ module.exports = {
   EVENT_TYPES,
   nativeApi: binding.nativeApi,
   constants: C,
-  version: C.VERSION,
-  // How callbacks get their requester's AsyncLocalStorage store here:
-  // 'napi' (Node's own async context) or 'snapshot' (one
-  // AsyncLocalStorage.snapshot() per task, Node 24+).
-  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot'
+  version: C.VERSION
 }
