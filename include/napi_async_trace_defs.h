@@ -86,8 +86,13 @@ typedef struct nat_record_s {
   uint32_t env;        /* offset 36 */
   uint32_t thread;     /* offset 40 */
   uint16_t type;       /* offset 44, a nat_event_type_t */
-  uint16_t flags;      /* offset 46, reserved, 0 */
+  uint16_t flags;      /* offset 46, NAT_RECORD_FLAG_* (0 in the rings) */
 } nat_record_t;
+
+/* On a NAT_EV_LOST record: the records were lost by one consumer of the
+ * stream (its queue was full, lib/ drain and track limits), not by the
+ * engine; `thread` is 0 and every other consumer still has them. */
+#define NAT_RECORD_FLAG_CONSUMER 1
 
 #define NAT_RECORD_SIZE 48
 

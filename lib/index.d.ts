@@ -26,6 +26,8 @@ export interface TraceEvent {
   site: string | null
   /** Only on `lost` events: how many records of `thread` were dropped. */
   count?: number
+  /** Only on `lost` events: true when the consumer that drained it lost them (its limit), not the engine. */
+  consumer?: true
 }
 
 /** The seed format of DESIGN.md section 2 (what toJSON() gives). */
@@ -43,8 +45,11 @@ export class EventBatch implements Iterable<TraceEvent> {
   constructor(buffer: ArrayBuffer | null, siteName?: (index: number) => string | null)
   readonly buffer: ArrayBuffer
   readonly length: number
-  /** Records dropped that this batch reports through `lost` events. */
+  /** Records missing from this batch (engine drops and consumer losses), from its `lost` events. */
   readonly lost: number
+  /** Of lost, the records the consumer that drained it could not keep. */
+  readonly consumerLost: number
+  flagsAt(index: number): number
   get(index: number): TraceEvent
   typeAt(index: number): number
   eventAt(index: number): EventName | 'unknown'
@@ -81,6 +86,41 @@ export interface EnableOptions {
    * async_hooks as sites `js:<type>`. false turns it off; absent keeps it.
    */
   js?: boolean | { ignore?: string[] }
+  /** Most records drain() keeps waiting between two calls (default 1048576); the rest are counted as lost. Applies when drain()'s queue is made (the first enable() or drain()). */
+  limit?: number
+  /** false: this program does not read with drain(); no queue is kept for it until drain() is first called. Default true. */
+  drain?: boolean
+}
+
+export interface ConsumerOptions {
+  /** Shown in stats().consumers (at most 63 bytes kept). */
+  name?: string
+  /** Most records waiting (default 1048576); the rest are counted as lost. */
+  limit?: number
+}
+
+export interface ConsumerStats {
+  name: string
+  /** Serial of the env that made it. */
+  env: number
+  /** Records waiting for its next drain. */
+  queued: number
+  limit: number
+  /** Records handed to it, ever (lost markers excluded). */
+  delivered: number
+  /** Records it lost (past its limit, or taken and not used), ever. */
+  lost: number
+  open: boolean
+}
+
+/** A reader of its own: sees every event drained from the engine after it was made, whoever else reads. */
+export class Consumer {
+  readonly name: string
+  drain(options?: DrainOptions): EventBatch
+  stats(): ConsumerStats
+  /** Counts n records it took but could not use as its own loss. */
+  countLost(n: number): void
+  close(): void
 }
 
 export interface DrainOptions {
@@ -120,6 +160,8 @@ export interface Stats {
   bridgeLinks: number
   /** Promises the bridge holds continuations of, not yet resolved. */
   bridgeWaiting: number
+  /** Every open consumer of the process (drain, track, recorders; any env). */
+  consumers: ConsumerStats[]
 }
 
 interface StepCommon {
@@ -240,12 +282,16 @@ export interface TrackOptions {
   stacks?: boolean
   js?: EnableOptions['js']
   capacity?: number
+  /** Most records the tracker keeps (default 1048576); past it they are counted in `lost` and a NAT_TRACK_LIMIT warning is emitted. */
+  limit?: number
 }
 
 export interface TrackResult<T> {
   result: T
   pending: PendingItem[]
   graph: AsyncGraph
+  /** Records the tracker could not keep (its limit); pending may then be incomplete. */
+  lost: number
 }
 
 export interface Marks {
@@ -270,6 +316,8 @@ export function enable(options?: EnableOptions): void
 export function disable(): void
 export function isEnabled(): boolean
 export function drain(options?: DrainOptions): EventBatch
+/** A consumer of its own (see Consumer). */
+export function consumer(options?: ConsumerOptions): Consumer
 export function decode(buffer: ArrayBuffer): EventBatch
 export function stats(): Stats
 export const marks: Marks
@@ -290,3 +338,10 @@ export const EVENT_TYPES: Readonly<Record<EventName, number>>
 export const nativeApi: object
 export const constants: Constants
 export const version: string
+/**
+ * The copy of the package that runs the engine in this env: the first one
+ * loaded. A later copy (a cleared require cache, another path or version)
+ * returns that copy's module; one of another version warns once
+ * (code NAT_SECOND_COPY).
+ */
+export const engine: { readonly version: string, readonly path: string }

@@ -135,7 +135,8 @@ static napi_value js_enable(napi_env env, napi_callback_info info) {
 static void root_close(nat__env_t* e) {
   if (e->root_open) {
     e->root_open = 0;
-    nat__emit(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
+    /* Owed: its begin was recorded (recording may have stopped since). */
+    nat__emit_owed(NAT_EV_EXECUTION_END, 0, 0, 0, 0, e->serial);
   }
 }
 
@@ -178,7 +179,9 @@ static nat_record_t* drain_alloc(void* ud, size_t count) {
   return data;
 }
 
-/* drain(max) -> ArrayBuffer of records, or null when there is nothing. */
+/* drain(max) -> ArrayBuffer of records, or null when there is nothing.
+ * The raw, destructive drain of the rings: what it takes no consumer
+ * (hub.c) sees. lib/ uses consumers; this stays for the core's tests. */
 static napi_value js_drain(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) != 0) return NULL;
@@ -450,6 +453,12 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("enabled", js_enabled)              \
   V("rootEnd", js_root_end)             \
   V("drain", js_drain)                  \
+  V("subscribe", nat__js_subscribe)     \
+  V("consume", nat__js_consume)         \
+  V("countLost", nat__js_count_lost)    \
+  V("unsubscribe", nat__js_unsubscribe) \
+  V("consumerStats", nat__js_consumer_stats) \
+  V("consumers", nat__js_consumers)     \
   V("stats", js_stats)                  \
   V("site", js_site)                    \
   V("sites", js_sites)                  \

@@ -55,7 +55,7 @@ void nat__mark_link(uint32_t site, uint32_t env, uint64_t execute_id,
     return;
   }
   *link_id = nat__id_next();
-  nat__emit_at(0, NAT_EV_LINK, execute_id, *link_id, 0, site, env);
+  nat__emit_owed(NAT_EV_LINK, execute_id, *link_id, 0, site, env);
   nat__env_t* e = tls_env;
   if (e != NULL && e->link_hook != NULL && !e->in_link_hook && !e->closing)
     link_hook_call(e, *link_id);
@@ -68,7 +68,7 @@ void nat__mark_ready(uint32_t site, uint32_t env, uint64_t execute_id,
     return;
   }
   *ready_id = nat__id_next();
-  nat__emit_at(0, NAT_EV_READY, execute_id, link_id, *ready_id, site, env);
+  nat__emit_owed(NAT_EV_READY, execute_id, link_id, *ready_id, site, env);
 }
 
 int nat__frame_begin(nat__env_t* e, uint32_t site, uint64_t ready_id,
@@ -84,7 +84,7 @@ int nat__frame_begin(nat__env_t* e, uint32_t site, uint64_t ready_id,
   uint64_t id = 0;
   if (nat__is_enabled()) {
     id = nat__id_next();
-    nat__emit_at(0, NAT_EV_EXECUTION_BEGIN, id, 0, ready_id, site,
+    nat__emit_owed(NAT_EV_EXECUTION_BEGIN, id, 0, ready_id, site,
                  e->serial);
   }
   e->frames[e->depth].id = id;
@@ -94,10 +94,12 @@ int nat__frame_begin(nat__env_t* e, uint32_t site, uint64_t ready_id,
   return 0;
 }
 
+/* A frame with an ID was begun while recording: its end is owed even when
+ * recording stopped inside it (disable() in the callback). */
 static void frame_pop(nat__env_t* e) {
   nat__frame_t* f = &e->frames[--e->depth];
   if (f->id != 0)
-    nat__emit(NAT_EV_EXECUTION_END, f->id, 0, 0, f->site, e->serial);
+    nat__emit_owed(NAT_EV_EXECUTION_END, f->id, 0, 0, f->site, e->serial);
 }
 
 int nat__frame_end(nat__env_t* e, uint64_t execute_id) {

@@ -179,4 +179,13 @@ const char* nat__err_name(int err);
  * for NAT_ENAMETOOLONG, Error otherwise, with `code` set to its name. */
 void nat__throw(napi_env env, int err, const char* msg);
 
+/* Consumers (hub.c): one subscription per reader of the event stream. All
+ * are called on some env's JS thread. */
+napi_value nat__js_subscribe(napi_env env, napi_callback_info info);
+napi_value nat__js_consume(napi_env env, napi_callback_info info);
+napi_value nat__js_count_lost(napi_env env, napi_callback_info info);
+napi_value nat__js_unsubscribe(napi_env env, napi_callback_info info);
+napi_value nat__js_consumer_stats(napi_env env, napi_callback_info info);
+napi_value nat__js_consumers(napi_env env, napi_callback_info info);
+
 #endif /* NAT_NAPI_H */

@@ -461,7 +461,7 @@ int nat__queue_ready(nat_task_t* t, void* data,
      * after the callback always finds the ready that caused it. A failed
      * enqueue takes it back below. */
     ready_id = nat__id_next();
-    nat__emit_at(0, NAT_EV_READY, exec, link_id, ready_id, site, env_serial);
+    nat__emit_owed(NAT_EV_READY, exec, link_id, ready_id, site, env_serial);
   }
   t->ready_id = ready_id;
   t->data = data;
@@ -472,7 +472,7 @@ int nat__queue_ready(nat_task_t* t, void* data,
   if (st == napi_ok) return 0;
   if (st == napi_queue_full || st == napi_would_deadlock) {
     if (ready_id != 0)
-      nat__emit_at(0, NAT_EV_READY_FAILED, exec, link_id, ready_id, site,
+      nat__emit_owed(NAT_EV_READY_FAILED, exec, link_id, ready_id, site,
                    env_serial);
     t->ready_id = 0;
     t->data = NULL;
