@@ -1,7 +1,8 @@
 'use strict'
 // napi-async-trace: the JS surface. Arguments are checked here and bad ones
-// throw TypeError/RangeError with a Node-style `code` before the addon is
-// called; the addon checks again (it can be reached directly).
+// throw TypeError/RangeError with a `code` (NAT_EINVAL, NAT_ERANGE, ...;
+// lib/errors.js) before the addon is called; the addon checks again (it can
+// be reached directly) and throws the same codes.
 //
 // Everything here runs on the JS thread of the env that called it (the main
 // thread or a Worker). Recording and rings are process-wide; reading is per
@@ -32,7 +33,7 @@ if (firstEngine !== undefined && firstEngine !== null && firstEngine.exports) {
 const binding = require('./binding')
 const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
-  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
+  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType, natError
 } = require('./errors')
 const { AsyncGraph, formatSteps } = require('./graph')
 const { Bridge, LIB_DIR } = require('./bridge')
@@ -204,9 +205,7 @@ const marks = Object.freeze({
     validateString(name, 'name')
     if (name.length === 0) throw invalidArgValue('name', 'must not be empty', name)
     if (Buffer.byteLength(name) > C.SITE_NAME_MAX) {
-      const err = new RangeError(`The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
-      err.code = 'ERR_OUT_OF_RANGE'
-      throw err
+      throw natError('NAT_ENAMETOOLONG', `The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
     }
     if (name.includes('\0')) throw invalidArgValue('name', 'must not contain NUL', name)
     return binding.site(name)
@@ -495,6 +494,8 @@ module.exports = {
   EVENT_TYPES,
   nativeApi: binding.nativeApi,
   constants: C,
+  // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
+  codes: require('./errors').codes,
   version: C.VERSION,
   // The copy of the package that runs the engine in this env (the first one
   // loaded; later copies use it).

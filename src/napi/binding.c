@@ -1,8 +1,8 @@
 /*
  * Module init and the functions lib/ calls. lib/ checks arguments first and
- * throws TypeError/RangeError with Node-style codes; these functions check
- * again, because the binding can be reached directly, and throw with the
- * engine's codes (EINVAL, ...). All run on the env's JS thread.
+ * throws TypeError/RangeError; these functions check again, because the
+ * binding can be reached directly. Both throw with the engine's codes
+ * (NAT_EINVAL, ...; include/napi_async_trace_defs.h). All run on the env's JS thread.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,16 +13,9 @@
 /* ---- errors ------------------------------------------------------------- */
 
 void nat__throw(napi_env env, int err, const char* msg) {
-  const char* code = nat__err_name(err);
-  if (msg == NULL) msg = nat__strerror(err);
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
-  if (err == NAT_EINVAL)
-    napi_throw_type_error(env, code, msg);
-  else if (err == NAT_ENAMETOOLONG)
-    napi_throw_range_error(env, code, msg);
-  else
-    napi_throw_error(env, code, msg);
+  nat_throw(env, err, msg);
 }
 
 #define NAT__MAX_THREADS_LIMIT 65536.0
@@ -494,10 +487,41 @@ static int publish_api(napi_env env, napi_value exports) {
   return 0;
 }
 
+/* binding.errors: the error map as compiled, one { code, errno, message }
+ * per entry in map order, so a test can check lib/errno.js (generated from
+ * the header's text) against what the C compiler saw. */
+static napi_value errors_array(napi_env env) {
+  static const struct {
+    const char* code;
+    int errno_;
+    const char* message;
+  } map[] = {
+#define NAT__ERR_ROW(name, value, msg) {"NAT_" #name, value, msg},
+      NAT_ERRNO_MAP(NAT__ERR_ROW)
+#undef NAT__ERR_ROW
+  };
+  napi_value arr, row, v;
+  if (napi_create_array(env, &arr) != napi_ok) return NULL;
+  for (uint32_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    if (napi_create_object(env, &row) != napi_ok ||
+        napi_create_string_utf8(env, map[i].code, NAPI_AUTO_LENGTH, &v) !=
+            napi_ok ||
+        napi_set_named_property(env, row, "code", v) != napi_ok ||
+        napi_create_int32(env, map[i].errno_, &v) != napi_ok ||
+        napi_set_named_property(env, row, "errno", v) != napi_ok ||
+        napi_create_string_utf8(env, map[i].message, NAPI_AUTO_LENGTH, &v) !=
+            napi_ok ||
+        napi_set_named_property(env, row, "message", v) != napi_ok ||
+        napi_set_element(env, arr, i, row) != napi_ok)
+      return NULL;
+  }
+  return arr;
+}
+
 NAPI_MODULE_INIT() {
   nat__env_t* e = calloc(1, sizeof(*e));
   if (e == NULL) {
-    napi_throw_error(env, "ENOMEM", "napi-async-trace: out of memory");
+    nat_throw(env, NAT_ENOMEM, "napi-async-trace: out of memory");
     return NULL;
   }
   e->env = env;
@@ -505,7 +529,7 @@ NAPI_MODULE_INIT() {
   e->thread = uv_thread_self();
   if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
     free(e);
-    napi_throw_error(env, "ENAPI", "napi-async-trace: napi_set_instance_data");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_set_instance_data");
     return NULL;
   }
   /* A second load in the same env (a cleared require cache) keeps the first
@@ -520,7 +544,7 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]),
                              props) != napi_ok ||
       publish_api(env, exports) != 0) {
-    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
     return NULL;
   }
 
@@ -529,7 +553,7 @@ NAPI_MODULE_INIT() {
                            js_trampoline, NULL, &tramp) != napi_ok ||
       napi_create_reference(env, tramp, 1, &e->trampoline_fn) != napi_ok ||
       (e->anchor = nat__anchor_create(env)) == NULL) {
-    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
     return NULL;
   }
 
@@ -548,5 +572,11 @@ NAPI_MODULE_INIT() {
   napi_create_string_utf8(env, NAT_VERSION, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, constants, "VERSION", v);
   napi_set_named_property(env, exports, "constants", constants);
+  napi_value errors = errors_array(env);
+  if (errors == NULL ||
+      napi_set_named_property(env, exports, "errors", errors) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
+    return NULL;
+  }
   return exports;
 }

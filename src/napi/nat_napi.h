@@ -175,8 +175,9 @@ extern const nat_api_t nat__api;
 const char* nat__strerror(int err);
 const char* nat__err_name(int err);
 
-/* Throws a JS error for a nat_errno_t: TypeError for NAT_EINVAL, RangeError
- * for NAT_ENAMETOOLONG, Error otherwise, with `code` set to its name. */
+/* nat_throw (include/napi_async_trace.h) unless an exception is already
+ * pending: TypeError for NAT_EINVAL, RangeError for NAT_ERANGE and
+ * NAT_ENAMETOOLONG, Error otherwise, with `code` "NAT_E...". */
 void nat__throw(napi_env env, int err, const char* msg);
 
 /* Consumers (hub.c): one subscription per reader of the event stream. All
