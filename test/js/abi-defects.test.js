@@ -109,7 +109,7 @@ test('item 3: initial_thread_count past INT64_MAX is EINVAL; over-release never 
     wait(() => c.queueStats(q).finalized === 1, () => done({ codes, rel, stats: c.queueStats(q) }))
   `, { limitMs: 20_000 })
   assert.deepEqual(out, {
-    codes: { max: 'EINVAL', '2^63': 'EINVAL' },
+    codes: { max: 'NAT_EINVAL', '2^63': 'NAT_EINVAL' },
     // Two references given back, then over-releases that change nothing.
     rel: [0, 0, E.EINVAL, E.EINVAL],
     stats: { calls: 0, drops: 0, finalized: 1 }
