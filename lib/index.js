@@ -157,7 +157,7 @@ function drain (options) {
  * Counters of the engine: recorded (committed records, ever), dropped
  * (exact, ever), drained, pending (in rings now), capacity, rings, threads
  * (recording now), threadsSeen, ringBytes, recordSize, lastId, sites,
- * enabled.
+ * enabled, clock (what stamps records: 'tsc', 'cntvct' or 'monotonic').
  */
 function stats () {
   const s = binding.stats()

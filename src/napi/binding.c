@@ -232,6 +232,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "recordSize", sizeof(nat_record_t));
   set_num(env, o, "lastId", (double)nat__id_last());
   set_num(env, o, "sites", nat__site_count());
+  napi_value clock;
+  if (napi_create_string_utf8(env, nat__clock_source(), NAPI_AUTO_LENGTH,
+                              &clock) == napi_ok)
+    napi_set_named_property(env, o, "clock", clock);
   return o;
 }
 
