@@ -501,12 +501,23 @@ static napi_value js_set_context_carrier(napi_env env,
 
 /* ---- module init -------------------------------------------------------- */
 
-/* Runs on the env's JS thread when the env is torn down. */
+/* The env cleanup hook, on the env's JS thread when the env starts to be
+ * torn down (Node runs hooks newest first, so ours runs before the
+ * napi_env's own, which finalizes the instance data below): from here on
+ * the C ABI entries that need a live env refuse (e->closing). */
+static void env_cleanup(void* arg) {
+  nat__env_t* e = arg;
+  e->closing = 1;
+}
+
+/* The instance data's finalizer: on the env's JS thread, last. */
 static void env_finalize(napi_env env, void* data, void* hint) {
-  (void)env;
   (void)hint;
   nat__env_t* e = data;
   e->closing = 1;
+  /* A no-op when the hook has run (the usual order); else it must not run
+   * on freed memory. */
+  napi_remove_env_cleanup_hook(env, env_cleanup, e);
   if (nat__env_current() == e) nat__env_set_current(NULL);
   if (e->snapshot_fn != NULL) napi_delete_reference(env, e->snapshot_fn);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
@@ -571,6 +582,11 @@ NAPI_MODULE_INIT() {
   if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
     free(e);
     napi_throw_error(env, "ENAPI", "napi-async-trace: napi_set_instance_data");
+    return NULL;
+  }
+  /* From now on env_finalize owns e (and removes the hook). */
+  if (napi_add_env_cleanup_hook(env, env_cleanup, e) != napi_ok) {
+    napi_throw_error(env, "ENAPI", "napi-async-trace: napi_add_env_cleanup_hook");
     return NULL;
   }
   /* A second load in the same env (a cleared require cache) keeps the first
