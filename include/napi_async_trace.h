@@ -280,7 +280,6 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   const nat_api_t* table = NULL;
   void* data = NULL;
   int err = NAT_ENAPI;
-  const char* code = "NAT_ENAPI";
   const char* msg = "napi-async-trace: a Node-API call failed in nat_import";
 
   if (napi_get_global(env, &global) != napi_ok) goto fail;
@@ -299,7 +298,6 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   if (napi_typeof(env, value, &type) != napi_ok) goto fail;
   if (type != napi_external) {
     err = NAT_ENOTLOADED;
-    code = "NAT_ENOTLOADED";
     msg = "napi-async-trace is not loaded in this thread: "
           "require('napi-async-trace') before loading this addon";
     goto fail;
@@ -307,7 +305,6 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   if (napi_get_value_external(env, value, &data) != napi_ok) goto fail;
   table = (const nat_api_t*)data;
   err = NAT_EVERSION;
-  code = "NAT_EVERSION";
   if (table == NULL || table->magic != NAT_API_MAGIC) {
     msg = "napi-async-trace: the API table found is not napi-async-trace's";
     goto fail;
@@ -326,12 +323,30 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   return 0;
 
 fail:
-  napi_throw_error(env, code, msg);
+  napi_throw_error(env, nat_err_code(err), msg);
   return err;
 }
 
 static inline int nat_import(napi_env env, const nat_api_t** api) {
   return nat_import_min(env, api, sizeof(nat_api_t));
+}
+
+/*
+ * Throws a JS error for a nat_errno_t the way the engine does, so that
+ * every error a user sees speaks one vocabulary: `code` is nat_err_code(err)
+ * ("NAT_EINVAL"), the class is TypeError for NAT_EINVAL, RangeError for
+ * NAT_ERANGE and NAT_ENAMETOOLONG, Error otherwise, and the message is `msg`
+ * or, when NULL, nat_err_message(err). JS thread, with no exception
+ * pending (check napi_is_exception_pending first where one may be).
+ * Returns the status of the napi_throw_* call.
+ */
+static inline napi_status nat_throw(napi_env env, int err, const char* msg) {
+  const char* code = nat_err_code(err);
+  if (msg == NULL) msg = nat_err_message(err);
+  if (err == NAT_EINVAL) return napi_throw_type_error(env, code, msg);
+  if (err == NAT_ERANGE || err == NAT_ENAMETOOLONG)
+    return napi_throw_range_error(env, code, msg);
+  return napi_throw_error(env, code, msg);
 }
 
 #ifdef __cplusplus

@@ -1,8 +1,8 @@
 /*
  * Module init and the functions lib/ calls. lib/ checks arguments first and
- * throws TypeError/RangeError with Node-style codes; these functions check
- * again, because the binding can be reached directly, and throw with the
- * engine's codes (EINVAL, ...). All run on the env's JS thread.
+ * throws TypeError/RangeError; these functions check again, because the
+ * binding can be reached directly. Both throw with the engine's codes
+ * (NAT_EINVAL, ...; include/napi_async_trace_defs.h). All run on the env's JS thread.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,16 +13,9 @@
 /* ---- errors ------------------------------------------------------------- */
 
 void nat__throw(napi_env env, int err, const char* msg) {
-  const char* code = nat__err_name(err);
-  if (msg == NULL) msg = nat__strerror(err);
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
-  if (err == NAT_EINVAL)
-    napi_throw_type_error(env, code, msg);
-  else if (err == NAT_ENAMETOOLONG)
-    napi_throw_range_error(env, code, msg);
-  else
-    napi_throw_error(env, code, msg);
+  nat_throw(env, err, msg);
 }
 
 #define NAT__MAX_THREADS_LIMIT 65536.0
@@ -179,7 +172,9 @@ static nat_record_t* drain_alloc(void* ud, size_t count) {
   return data;
 }
 
-/* drain(max) -> ArrayBuffer of records, or null when there is nothing. */
+/* drain(max) -> ArrayBuffer of records, or null when there is nothing.
+ * The raw, destructive drain of the rings: what it takes no consumer
+ * (hub.c) sees. lib/ uses consumers; this stays for the core's tests. */
 static napi_value js_drain(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) != 0) return NULL;
@@ -532,6 +527,12 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("enabled", js_enabled)              \
   V("rootEnd", js_root_end)             \
   V("drain", js_drain)                  \
+  V("subscribe", nat__js_subscribe)     \
+  V("consume", nat__js_consume)         \
+  V("countLost", nat__js_count_lost)    \
+  V("unsubscribe", nat__js_unsubscribe) \
+  V("consumerStats", nat__js_consumer_stats) \
+  V("consumers", nat__js_consumers)     \
   V("stats", js_stats)                  \
   V("site", js_site)                    \
   V("sites", js_sites)                  \
@@ -570,10 +571,41 @@ static int publish_api(napi_env env, napi_value exports) {
   return 0;
 }
 
+/* binding.errors: the error map as compiled, one { code, errno, message }
+ * per entry in map order, so a test can check lib/errno.js (generated from
+ * the header's text) against what the C compiler saw. */
+static napi_value errors_array(napi_env env) {
+  static const struct {
+    const char* code;
+    int errno_;
+    const char* message;
+  } map[] = {
+#define NAT__ERR_ROW(name, value, msg) {"NAT_" #name, value, msg},
+      NAT_ERRNO_MAP(NAT__ERR_ROW)
+#undef NAT__ERR_ROW
+  };
+  napi_value arr, row, v;
+  if (napi_create_array(env, &arr) != napi_ok) return NULL;
+  for (uint32_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    if (napi_create_object(env, &row) != napi_ok ||
+        napi_create_string_utf8(env, map[i].code, NAPI_AUTO_LENGTH, &v) !=
+            napi_ok ||
+        napi_set_named_property(env, row, "code", v) != napi_ok ||
+        napi_create_int32(env, map[i].errno_, &v) != napi_ok ||
+        napi_set_named_property(env, row, "errno", v) != napi_ok ||
+        napi_create_string_utf8(env, map[i].message, NAPI_AUTO_LENGTH, &v) !=
+            napi_ok ||
+        napi_set_named_property(env, row, "message", v) != napi_ok ||
+        napi_set_element(env, arr, i, row) != napi_ok)
+      return NULL;
+  }
+  return arr;
+}
+
 NAPI_MODULE_INIT() {
   nat__env_t* e = calloc(1, sizeof(*e));
   if (e == NULL) {
-    napi_throw_error(env, "ENOMEM", "napi-async-trace: out of memory");
+    nat_throw(env, NAT_ENOMEM, "napi-async-trace: out of memory");
     return NULL;
   }
   e->env = env;
@@ -581,7 +613,7 @@ NAPI_MODULE_INIT() {
   e->thread = uv_thread_self();
   if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
     free(e);
-    napi_throw_error(env, "ENAPI", "napi-async-trace: napi_set_instance_data");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_set_instance_data");
     return NULL;
   }
   /* From now on env_finalize owns e (and removes the hook). */
@@ -601,7 +633,7 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]),
                              props) != napi_ok ||
       publish_api(env, exports) != 0) {
-    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
     return NULL;
   }
 
@@ -609,7 +641,7 @@ NAPI_MODULE_INIT() {
   if (napi_create_function(env, "natTrampoline", NAPI_AUTO_LENGTH,
                            js_trampoline, NULL, &tramp) != napi_ok ||
       napi_create_reference(env, tramp, 1, &e->trampoline_fn) != napi_ok) {
-    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
     return NULL;
   }
 
@@ -628,5 +660,11 @@ NAPI_MODULE_INIT() {
   napi_create_string_utf8(env, NAT_VERSION, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, constants, "VERSION", v);
   napi_set_named_property(env, exports, "constants", constants);
+  napi_value errors = errors_array(env);
+  if (errors == NULL ||
+      napi_set_named_property(env, exports, "errors", errors) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
+    return NULL;
+  }
   return exports;
 }

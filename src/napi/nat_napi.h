@@ -172,8 +172,18 @@ extern const nat_api_t nat__api;
 const char* nat__strerror(int err);
 const char* nat__err_name(int err);
 
-/* Throws a JS error for a nat_errno_t: TypeError for NAT_EINVAL, RangeError
- * for NAT_ENAMETOOLONG, Error otherwise, with `code` set to its name. */
+/* nat_throw (include/napi_async_trace.h) unless an exception is already
+ * pending: TypeError for NAT_EINVAL, RangeError for NAT_ERANGE and
+ * NAT_ENAMETOOLONG, Error otherwise, with `code` "NAT_E...". */
 void nat__throw(napi_env env, int err, const char* msg);
+
+/* Consumers (hub.c): one subscription per reader of the event stream. All
+ * are called on some env's JS thread. */
+napi_value nat__js_subscribe(napi_env env, napi_callback_info info);
+napi_value nat__js_consume(napi_env env, napi_callback_info info);
+napi_value nat__js_count_lost(napi_env env, napi_callback_info info);
+napi_value nat__js_unsubscribe(napi_env env, napi_callback_info info);
+napi_value nat__js_consumer_stats(napi_env env, napi_callback_info info);
+napi_value nat__js_consumers(napi_env env, napi_callback_info info);
 
 #endif /* NAT_NAPI_H */

@@ -5,7 +5,7 @@
 // decode, and the raw binding lib/ wraps) with random argument types and
 // values. The only outcomes allowed are a normal return or a clean
 // exception: a TypeError/RangeError with a string `code` (an Error with a
-// string `code` from the binding's state checks, e.g. EFRAME), or the very
+// string `code` from the binding's state checks, e.g. NAT_EFRAME), or the very
 // error a hostile argument threw at us. A crash ends this process; the
 // caller (test/js/fuzz.test.js) reports it with the seed.
 //
@@ -184,9 +184,11 @@ function clean (err) {
   if (err === HOSTILE) return 'hostile'
   if (err === null || typeof err !== 'object') return null
   if (typeof err.code !== 'string' || typeof err.message !== 'string') return null
+  // Only codes of the one vocabulary (README, Errors) count as clean.
+  if (!Object.hasOwn(nat.codes, err.code)) return null
   if (err instanceof TypeError || err instanceof RangeError) return err.code
   // State errors of the engine (a frame that is not the innermost, ...).
-  if (err.constructor === Error && /^E[A-Z]+$/.test(err.code)) return err.code
+  if (err.constructor === Error) return err.code
   return null
 }
 

@@ -1,0 +1,20 @@
+/*
+ * A consumer of the provider, built three ways by test/core/Makefile:
+ *   lazy   -Wl,-z,lazy            calls through PLT slots (JUMP_SLOT) in the
+ *                                 writable .got.plt, bound at first call;
+ *   now    -Wl,-z,now,-z,relro    the same slots bound at load and made
+ *                                 read-only (PT_GNU_RELRO);
+ *   noplt  -fno-plt, now, relro,  calls and the address taken below read
+ *          NAT_IPC_ADDR           the GOT entry of a GLOB_DAT relocation.
+ */
+extern int nat_ipp_add(int a, int b);
+extern int nat_ipp_mul(int a, int b);
+
+int nat_ipc_add(int a, int b) { return nat_ipp_add(a, b); }
+
+int nat_ipc_mul(int a, int b) { return nat_ipp_mul(a, b); }
+
+#ifdef NAT_IPC_ADDR
+typedef int (*nat_ipc_fn)(int, int);
+nat_ipc_fn nat_ipc_add_addr(void) { return &nat_ipp_add; }
+#endif
