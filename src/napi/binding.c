@@ -618,7 +618,7 @@ NAPI_MODULE_INIT() {
   }
   /* From now on env_finalize owns e (and removes the hook). */
   if (napi_add_env_cleanup_hook(env, env_cleanup, e) != napi_ok) {
-    napi_throw_error(env, "ENAPI", "napi-async-trace: napi_add_env_cleanup_hook");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_add_env_cleanup_hook");
     return NULL;
   }
   /* A second load in the same env (a cleared require cache) keeps the first
