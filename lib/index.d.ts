@@ -409,8 +409,6 @@ export interface NatError extends Error {
 /** The error codes a user can see, with their C value and message. */
 export const codes: Readonly<Record<NatErrorCode, Readonly<{ errno: number, message: string }>>>
 export const version: string
-/** How callbacks get their requester's AsyncLocalStorage store: Node's napi context or a per-task snapshot (Node 24+). */
-export const contextCarrier: 'napi' | 'snapshot'
 /**
  * The copy of the package that runs the engine in this env: the first one
  * loaded. A later copy (a cleared require cache, another path or version)

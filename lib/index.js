@@ -36,27 +36,11 @@ const {
   validateInteger, validateObject, validateString, invalidArgValue, invalidArgType, natError
 } = require('./errors')
 const { AsyncGraph, formatSteps } = require('./graph')
-const { Bridge, quietly, LIB_DIR } = require('./bridge')
+const { Bridge, LIB_DIR } = require('./bridge')
 const { Consumer, DEFAULT_LIMIT: CONSUMER_LIMIT, MAX_LIMIT: CONSUMER_MAX_LIMIT } = require('./consumer')
 
 const C = binding.constants
 
-// Do napi async contexts carry AsyncLocalStorage into callbacks? They do
-// where the store lives on the async resource (Node 20, 22); with
-// AsyncContextFrame (Node 24+) they do not, and the engine then captures
-// AsyncLocalStorage.snapshot() per task instead. Asked once per env, by
-// experiment rather than by version number.
-function probeContextCarriage () {
-  const { AsyncLocalStorage } = require('node:async_hooks')
-  const als = new AsyncLocalStorage()
-  const marker = {}
-  const handle = als.run(marker, () => binding.probeCapture())
-  const carried = binding.probeRun(handle, () => als.getStore() === marker)
-  als.disable()
-  binding.setContextCarrier(carried ? null : quietly(AsyncLocalStorage.snapshot))
-  return carried
-}
-const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain'])
 const DEFAULT_STACK_LIMIT = 10000
@@ -514,10 +498,6 @@ module.exports = {
   // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
   codes: require('./errors').codes,
   version: C.VERSION,
-  // How callbacks get their requester's AsyncLocalStorage store here:
-  // 'napi' (Node's own async context) or 'snapshot' (one
-  // AsyncLocalStorage.snapshot() per task, Node 24+).
-  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot',
   // The copy of the package that runs the engine in this env (the first one
   // loaded; later copies use it).
   engine: Object.freeze({ version: OWN_VERSION, path: __dirname })

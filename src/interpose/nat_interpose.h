@@ -75,8 +75,9 @@
  *     may be called from any thread; the engine calls them on the JS thread
  *     of the main env. A process-wide mutex serializes them, and all reading
  *     of objects and all stores happen inside dl_iterate_phdr's callback,
- *     which glibc runs holding its loader lock: no object can be unloaded
- *     (dlclose) while we read or write it, and two copies of this module
+ *     which glibc runs holding its loader lock (dl_load_write_lock, which
+ *     dlclose holds while it unmaps and unlinks an object): no
+ *     object can be unloaded while we read or write it, and two copies of this module
  *     (two copies of the package) never interleave their mprotect/store
  *     pairs on the same page. musl never unmaps objects. Report callbacks
  *     run after both locks are released, on the calling thread, and may
@@ -213,9 +214,10 @@ int nat__ip_rebind_object(const char* path, void* dl_handle,
 /*
  * Puts every slot rebound so far back to the value it held before, where it
  * still holds our replacement and its object is still loaded, and forgets
- * them all. Returns the number of slots restored; *changed (may be NULL)
- * gets the number left alone because something else changed them. Any
- * thread (see above).
+ * them all. Returns the number of slots restored, or NAT_ENOMEM (then
+ * nothing was restored or forgotten); *changed (may be NULL) gets the
+ * number left alone because something else changed them since (or, very
+ * rarely, because mprotect now refused). Any thread (see above).
  */
 int nat__ip_restore_all(uint32_t* changed);
 

@@ -415,83 +415,17 @@ static napi_value js_env_serial(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* ---- AsyncLocalStorage carriage ----------------------------------------- */
+/* ---- the dispatch trampoline -------------------------------------------- */
 
-/* The native end of nat__ctx_run: called by the snapshot runner inside the
- * requester's context; runs what the dispatch queued. */
+/* The native function nat__dispatch enters through napi_make_callback, so
+ * that the C callback runs inside the requester's async context. */
 static napi_value js_trampoline(napi_env env, napi_callback_info info) {
   (void)info;
   nat__env_t* e = NULL;
   if (napi_get_instance_data(env, (void**)&e) != napi_ok || e == NULL)
     return NULL;
-  void (*fn)(void*) = e->run_fn;
-  e->run_fn = NULL; /* tells nat__ctx_run that it ran */
-  if (fn != NULL) fn(e->run_arg);
+  nat__trampoline_run(e);
   return NULL;
-}
-
-/* probeCapture() -> handle: an async context made here (lib/ calls it inside
- * AsyncLocalStorage.run). */
-static void probe_free(napi_env env, void* data, void* hint) {
-  (void)hint;
-  nat__async_close(env, data);
-  free(data);
-}
-
-static napi_value js_probe_capture(napi_env env, napi_callback_info info) {
-  (void)info;
-  static const char name[] = "napi-async-trace:probe";
-  nat__async_t* p = calloc(1, sizeof(*p));
-  napi_value ext;
-  if (p == NULL ||
-      nat__async_open(env, NULL, name, sizeof(name) - 1, p) != 0 ||
-      napi_create_external(env, p, probe_free, NULL, &ext) != napi_ok) {
-    if (p != NULL) probe_free(env, p, NULL);
-    nat__throw(env, NAT_ENAPI, NULL);
-    return NULL;
-  }
-  return ext;
-}
-
-/* probeRun(handle, fn) -> fn() run in the handle's callback scope */
-static napi_value js_probe_run(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv) != 0) return NULL;
-  nat__async_t* p = NULL;
-  napi_valuetype t0, t1;
-  napi_typeof(env, argv[0], &t0);
-  napi_typeof(env, argv[1], &t1);
-  if (t0 != napi_external || t1 != napi_function ||
-      napi_get_value_external(env, argv[0], (void**)&p) != napi_ok ||
-      p == NULL) {
-    nat__throw(env, NAT_EINVAL, "probeRun(handle, fn)");
-    return NULL;
-  }
-  napi_value resource, undefined, result = NULL;
-  napi_callback_scope scope;
-  /* Only Node's own context is probed: not nat__dispatch, whose
-   * AsyncLocalStorage carrier would answer for Node. */
-  napi_get_reference_value(env, p->resource, &resource);
-  napi_get_undefined(env, &undefined);
-  if (napi_open_callback_scope(env, resource, p->ctx, &scope) != napi_ok) {
-    nat__throw(env, NAT_ENAPI, NULL);
-    return NULL;
-  }
-  napi_call_function(env, undefined, argv[1], 0, NULL, &result);
-  napi_close_callback_scope(env, scope);
-  return result;
-}
-
-/* setContextCarrier(snapshot | null): AsyncLocalStorage.snapshot when the
- * probe showed that napi async contexts lose the store. */
-static napi_value js_set_context_carrier(napi_env env,
-                                         napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
-  nat__env_t* e = env_state(env);
-  if (e == NULL) return NULL;
-  return set_fn_ref(env, argv[0], &e->snapshot_fn,
-                    "snapshot must be a function or null");
 }
 
 /* ---- module init -------------------------------------------------------- */
@@ -514,8 +448,8 @@ static void env_finalize(napi_env env, void* data, void* hint) {
    * on freed memory. */
   napi_remove_env_cleanup_hook(env, env_cleanup, e);
   if (nat__env_current() == e) nat__env_set_current(NULL);
-  if (e->snapshot_fn != NULL) napi_delete_reference(env, e->snapshot_fn);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
+  if (e->anchor != NULL) nat__anchor_unref(e->anchor);
   if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
   free(e->frames);
   free(e);
@@ -544,10 +478,7 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("setLinkHook", js_set_link_hook)    \
   V("currentFrame", js_current_frame)   \
   V("openFrames", js_open_frames)       \
-  V("envSerial", js_env_serial)         \
-  V("probeCapture", js_probe_capture)   \
-  V("probeRun", js_probe_run)           \
-  V("setContextCarrier", js_set_context_carrier)
+  V("envSerial", js_env_serial)
 
 static int publish_api(napi_env env, napi_value exports) {
   napi_value ext, global, symbol_ctor, symbol_for, key;
@@ -640,7 +571,8 @@ NAPI_MODULE_INIT() {
   napi_value tramp;
   if (napi_create_function(env, "natTrampoline", NAPI_AUTO_LENGTH,
                            js_trampoline, NULL, &tramp) != napi_ok ||
-      napi_create_reference(env, tramp, 1, &e->trampoline_fn) != napi_ok) {
+      napi_create_reference(env, tramp, 1, &e->trampoline_fn) != napi_ok ||
+      (e->anchor = nat__anchor_create(env)) == NULL) {
     nat_throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
     return NULL;
   }
