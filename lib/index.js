@@ -1,7 +1,8 @@
 'use strict'
 // napi-async-trace: the JS surface. Arguments are checked here and bad ones
-// throw TypeError/RangeError with a Node-style `code` before the addon is
-// called; the addon checks again (it can be reached directly).
+// throw TypeError/RangeError with a `code` (NAT_EINVAL, NAT_ERANGE, ...;
+// lib/errors.js) before the addon is called; the addon checks again (it can
+// be reached directly) and throws the same codes.
 //
 // Everything here runs on the JS thread of the env that called it (the main
 // thread or a Worker). Recording and rings are process-wide; reading is per
@@ -32,31 +33,15 @@ if (firstEngine !== undefined && firstEngine !== null && firstEngine.exports) {
 const binding = require('./binding')
 const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
-  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
+  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType, natError
 } = require('./errors')
 const { AsyncGraph, formatSteps, checkItems } = require('./graph')
-const { Bridge, quietly, LIB_DIR } = require('./bridge')
+const { Bridge, LIB_DIR } = require('./bridge')
 const { own } = require('./options')
 const { Consumer, DEFAULT_LIMIT: CONSUMER_LIMIT, MAX_LIMIT: CONSUMER_MAX_LIMIT } = require('./consumer')
 
 const C = binding.constants
 
-// Do napi async contexts carry AsyncLocalStorage into callbacks? They do
-// where the store lives on the async resource (Node 20, 22); with
-// AsyncContextFrame (Node 24+) they do not, and the engine then captures
-// AsyncLocalStorage.snapshot() per task instead. Asked once per env, by
-// experiment rather than by version number.
-function probeContextCarriage () {
-  const { AsyncLocalStorage } = require('node:async_hooks')
-  const als = new AsyncLocalStorage()
-  const marker = {}
-  const handle = als.run(marker, () => binding.probeCapture())
-  const carried = binding.probeRun(handle, () => als.getStore() === marker)
-  als.disable()
-  binding.setContextCarrier(carried ? null : quietly(AsyncLocalStorage.snapshot))
-  return carried
-}
-const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain'])
 const DEFAULT_STACK_LIMIT = 10000
@@ -193,7 +178,8 @@ function consumer (options = {}) {
  * Counters of the engine: recorded (committed records, ever), dropped
  * (exact, ever), drained, pending (in rings now), capacity, rings, threads
  * (recording now), threadsSeen, ringBytes, recordSize, lastId, sites,
- * enabled; consumers: [{ name, env, queued, limit, delivered, lost, open }].
+ * enabled, clock (what stamps records: 'tsc', 'cntvct' or 'monotonic');
+ * consumers: [{ name, env, queued, limit, delivered, lost, open }].
  */
 function stats () {
   const s = binding.stats()
@@ -230,9 +216,7 @@ const marks = Object.freeze({
     validateString(name, 'name')
     if (name.length === 0) throw invalidArgValue('name', 'must not be empty', name)
     if (Buffer.byteLength(name) > C.SITE_NAME_MAX) {
-      const err = new RangeError(`The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
-      err.code = 'ERR_OUT_OF_RANGE'
-      throw err
+      throw natError('NAT_ENAMETOOLONG', `The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
     }
     if (name.includes('\0')) throw invalidArgValue('name', 'must not contain NUL', name)
     return binding.site(name)
@@ -556,11 +540,9 @@ module.exports = {
   EVENT_TYPES,
   nativeApi: binding.nativeApi,
   constants: Object.freeze({ ...C, MAX_STACK_LIMIT }),
+  // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
+  codes: require('./errors').codes,
   version: C.VERSION,
-  // How callbacks get their requester's AsyncLocalStorage store here:
-  // 'napi' (Node's own async context) or 'snapshot' (one
-  // AsyncLocalStorage.snapshot() per task, Node 24+).
-  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot',
   // The copy of the package that runs the engine in this env (the first one
   // loaded; later copies use it).
   engine: Object.freeze({ version: OWN_VERSION, path: __dirname })

@@ -126,7 +126,9 @@ typedef struct {
   size_t npend;
   size_t cappend;
   char* seen; /* WALK_RESTORE and full rebinds: records whose object was
-                 found in this walk */
+                 found in this walk, for the first nseen records (those
+                 that existed when the walk began) */
+  size_t nseen;
   int stored;
   uint32_t mprotects; /* pages made writable around a store, so far */
   uint32_t changed;
@@ -397,8 +399,10 @@ static int read_dynamic(const ip_obj_t* o, ip_dynamic_t* d) {
 
 /*
  * One relocation: if it names a requested import, rebinds its slot (or
- * counts why not). `has_addend` is 0 for REL entries, whose addend is the
- * slot's initial contents and irrelevant to the slot types we rebind.
+ * counts why not). `addend` is 0 for REL entries, whose addend is the
+ * slot's initial contents and irrelevant to the slot types we rebind; a
+ * RELA entry of those types with a non-zero addend (never emitted for a
+ * call) would want symbol + addend, not the replacement: skipped.
  */
 static void rebind_reloc(ip_walk_t* w, const ip_obj_t* o, const ip_dynamic_t* d,
                          ip_pending_t* p, uint64_t offset, uint64_t info,
@@ -522,7 +526,7 @@ static void rebind_obj(ip_walk_t* w, const ip_obj_t* o,
 
 /* Puts back the recorded slots of o that still hold our replacement. */
 static void restore_obj(ip_walk_t* w, const ip_obj_t* o) {
-  for (size_t i = 0; i < ip_nrecs; i++) {
+  for (size_t i = 0; i < w->nseen; i++) {
     ip_rec_t* r = &ip_recs[i];
     if (w->seen[i] || r->dyn != o->dyn ||
         !obj_has(o, (uintptr_t)r->slot, sizeof(void*)))
@@ -564,7 +568,7 @@ static int walk_cb(struct dl_phdr_info* info, size_t size, void* data) {
   w->found = 1;
   /* Mark which records belong to objects still loaded (full walks only). */
   if (w->seen != NULL && o.dyn != 0)
-    for (size_t i = 0; i < ip_nrecs; i++)
+    for (size_t i = 0; i < w->nseen; i++)
       if (ip_recs[i].dyn == o.dyn) w->seen[i] = 1;
   if ((uintptr_t)info->dlpi_phdr == w->main_phdr) {
     add_pending(w, info, NAT_IP_MAIN, 0);
@@ -624,11 +628,13 @@ static int rebind(uintptr_t only_dyn, const nat_ip_sym_t* syms, size_t n,
   for (size_t i = 0; i < n; i++) w.lens[i] = strlen(syms[i].name);
 
   pthread_mutex_lock(&ip_mutex);
-  if (only_dyn == 0 && ip_nrecs > 0 &&
-      (w.seen = calloc(ip_nrecs, 1)) == NULL) {
-    pthread_mutex_unlock(&ip_mutex);
-    walk_finish(&w, NULL, NULL);
-    return NAT_ENOMEM;
+  if (only_dyn == 0 && ip_nrecs > 0) {
+    if ((w.seen = calloc(ip_nrecs, 1)) == NULL) {
+      pthread_mutex_unlock(&ip_mutex);
+      walk_finish(&w, NULL, NULL);
+      return NAT_ENOMEM;
+    }
+    w.nseen = ip_nrecs;
   }
   size_t before = ip_nrecs;
   dl_iterate_phdr(walk_cb, &w);
@@ -700,6 +706,7 @@ int nat__ip_restore_all(uint32_t* changed) {
     pthread_mutex_unlock(&ip_mutex);
     return NAT_ENOMEM;
   }
+  w.nseen = ip_nrecs;
   if (ip_nrecs > 0) dl_iterate_phdr(walk_cb, &w);
   /* Every record is forgotten: restored, changed by someone else, or of an
    * object no longer loaded. */

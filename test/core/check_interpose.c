@@ -17,7 +17,13 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <spawn.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +57,7 @@ typedef struct {
   size_t nsyms;
   nat_ip_count_t counts[2];
   uint32_t rebound, already, skipped, failed, mprotects;
+  int sys_errno;
 } rep_t;
 
 typedef struct {
@@ -75,6 +82,7 @@ static void collect(const nat_ip_report_t* r, void* ud) {
   o->skipped = r->skipped;
   o->failed = r->failed;
   o->mprotects = r->mprotects;
+  o->sys_errno = r->sys_errno;
 }
 
 /* The report of the object whose path ends with `suffix`; fails if none or
@@ -539,6 +547,94 @@ START_TEST(interpose_unloaded) {
 }
 END_TEST
 
+/* A relocation of another type naming a requested symbol (a function
+ * pointer in data, R_X86_64_64) is counted as skipped, and the object
+ * reported PARTIAL; its call slots are rebound all the same. */
+START_TEST(interpose_other_reloc_skipped) {
+  consumer_t c = load(LIB("c_table"), RTLD_LAZY);
+  int2_fn tadd = (int2_fn)dlsym(c.h, "nat_ipc_table_add");
+  ck_assert_ptr_nonnull(tadd);
+  reps_t reps = {.n = 0};
+  ck_assert_int_eq(nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps), 2);
+  const rep_t* r = rep_of(&reps, "/libnat_ipc_table.so");
+  ck_assert_int_eq(r->status, NAT_IP_PARTIAL);
+  ck_assert_uint_eq(r->counts[0].skipped, 1);
+  ck_assert_uint_eq(r->counts[0].rebound, 1);
+  ck_assert_uint_eq(r->counts[1].skipped, 0);
+  ck_assert_uint_eq(r->skipped, 1);
+  ck_assert_int_eq(c.add(2, 3), 1005);
+  ck_assert_int_eq(tadd(2, 3), 5); /* the table still holds the real one */
+  ck_assert_int_eq(nat__ip_restore_all(NULL), 2);
+  dlclose(c.h);
+}
+END_TEST
+
+/*
+ * mprotect refused (as under a hardened policy): the RELRO consumer is
+ * reported NAT_IP_MPROTECT with the errno and left unchanged, the lazy one
+ * (writable slots) is rebound in the same call. The refusal comes from a
+ * seccomp filter (EACCES for mprotect with PROT_WRITE), installed in a
+ * child process so that it never reaches the test runner; the child
+ * reports the first failed check as its exit status.
+ */
+#define CHILD_CHECK(e) \
+  do {                 \
+    if (!(e)) _exit(__LINE__ % 250 + 1); \
+  } while (0)
+
+static void refuse_mprotect_write(void) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 3),
+      /* The low half of the prot argument (little-endian). */
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+               offsetof(struct seccomp_data, args) + 2 * sizeof(uint64_t)),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_WRITE, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+  CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+  CHILD_CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
+START_TEST(interpose_mprotect_refused) {
+  consumer_t lazy = load(LIB("c_lazy"), RTLD_LAZY);
+  consumer_t now = load(LIB("c_now"), RTLD_NOW);
+  maps_t before, after;
+  maps_of("/libnat_ipc_now.so", &before);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    refuse_mprotect_write();
+    reps_t reps = {.n = 0};
+    CHILD_CHECK(nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps) == 2);
+    const rep_t* r = rep_of(&reps, "/libnat_ipc_now.so");
+    CHILD_CHECK(r->status == NAT_IP_MPROTECT);
+    CHILD_CHECK(r->failed == 2 && r->rebound == 0);
+    CHILD_CHECK(r->sys_errno == EACCES);
+    CHILD_CHECK(r->counts[0].failed == 1);
+    CHILD_CHECK(rep_of(&reps, "/libnat_ipc_lazy.so")->status == NAT_IP_OK);
+    CHILD_CHECK(now.add(2, 3) == 5);
+    CHILD_CHECK(lazy.add(2, 3) == 1005);
+    CHILD_CHECK(nat__ip_recorded() == 2);
+    maps_of("/libnat_ipc_now.so", &after);
+    assert_same_prot(&before, &after);
+    CHILD_CHECK(nat__ip_restore_all(NULL) == 2);
+    CHILD_CHECK(lazy.add(2, 3) == 5);
+    _exit(0);
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "the child failed the check at line %% 250 + 1 == %d "
+                "(or died: status %#x)",
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+  dlclose(lazy.h);
+  dlclose(now.h);
+}
+END_TEST
+
 /*
  * A thread calls through the slots of a lazy and a RELRO consumer in a loop
  * while this thread rebinds and restores. Every call must reach either the
@@ -727,6 +823,8 @@ Suite* nat_interpose_suite(void) {
   tcase_add_test(tc, interpose_one_object);
   tcase_add_test(tc, interpose_restore_changed);
   tcase_add_test(tc, interpose_unloaded);
+  tcase_add_test(tc, interpose_other_reloc_skipped);
+  tcase_add_test(tc, interpose_mprotect_refused);
   tcase_add_test(tc, interpose_node);
   suite_add_tcase(s, tc);
 
