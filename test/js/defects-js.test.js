@@ -87,7 +87,7 @@ test('assertNoPending(t, { js: true }) then t.after(): a clean test passes', () 
   const file = path.join(__dirname, '..', 'fixtures', 'cli', 'after-hook.js')
   const env = { ...process.env }
   delete env.NODE_TEST_CONTEXT // a test run of its own, not a subtest of ours
-  const r = spawnSync(process.execPath, ['--test', file], { encoding: 'utf8', env })
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', file], { encoding: 'utf8', env })
   assert.equal(r.status, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /# pass 2/)
 })
