@@ -7,16 +7,17 @@
         "src/core/ids.c",
         "src/core/site.c",
         "src/core/ring.c",
+        "src/interpose/interpose.c",
         "src/napi/api.c",
         "src/napi/env.c",
         "src/napi/binding.c",
         "src/napi/queue.c",
         "src/napi/work.c",
+        "src/napi/hub.c",
         "src/napi/wrap.c",
         "src/napi/wrap_work.c",
         "src/napi/wrap_tsfn.c",
-        "src/napi/wrap_binding.c",
-        "src/interpose/interpose.c"
+        "src/napi/wrap_binding.c"
       ],
       "include_dirs": ["include", "src/core", "src/napi", "src/interpose"],
       "defines": [

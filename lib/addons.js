@@ -87,11 +87,21 @@ function dlopen (module, filename, flags) {
   return result
 }
 
-// nodeScopeCarries: whether Node's own napi callback scopes carry
-// AsyncLocalStorage here (index.js's probe): the wrappers then skip a scope
-// of their own where Node's has the same context.
-function start ({ nodeScopeCarries = false } = {}) {
-  binding.addonsConfigure(nodeScopeCarries === true)
+// Do Node's own napi callback scopes carry AsyncLocalStorage here? They do
+// where the store lives on the async resource, and not with
+// AsyncContextFrame (the default from Node 24, opt-in on 22). Where they
+// do, a threadsafe-function call from a native thread (whose context is
+// the creator's, as is that of Node's scope) needs no scope of ours; where
+// unsure, the answer is no (a scope of ours costs time, never correctness).
+function nodeScopeCarries () {
+  const major = Number(process.versions.node.split('.')[0])
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS || '').split(/\s+/)]
+  if (major >= 24) return false
+  return !flags.some((f) => f.startsWith('--experimental-async-context-frame'))
+}
+
+function start () {
+  binding.addonsConfigure(nodeScopeCarries())
   if (active) return
   const info = binding.addonsInfo()
   if (!info.supported) {

@@ -1,42 +1,57 @@
 'use strict'
 // napi-async-trace: the JS surface. Arguments are checked here and bad ones
-// throw TypeError/RangeError with a Node-style `code` before the addon is
-// called; the addon checks again (it can be reached directly).
+// throw TypeError/RangeError with a `code` (NAT_EINVAL, NAT_ERANGE, ...;
+// lib/errors.js) before the addon is called; the addon checks again (it can
+// be reached directly) and throws the same codes.
 //
 // Everything here runs on the JS thread of the env that called it (the main
-// thread or a Worker). Recording, rings and drains are process-wide: one
-// drain() anywhere takes the events of every thread and every env, each
-// event carrying its env and thread.
+// thread or a Worker). Recording and rings are process-wide; reading is per
+// consumer (lib/consumer.js): drain() here, each track(), the recorder and
+// the bridges each see every event of every thread and env, each event
+// carrying its env and thread.
+
+// One engine per process (see lib/binding.js): when another copy of the
+// package was loaded first in this env, its module is this one. A copy of
+// another version says so once; nat.engine names the copy in use.
+const ENGINE = Symbol.for('napi-async-trace:engine')
+const OWN_VERSION = require('../package.json').version
+const firstEngine = globalThis[ENGINE]
+if (firstEngine !== undefined && firstEngine !== null && firstEngine.exports) {
+  if (firstEngine.version !== OWN_VERSION) {
+    if (firstEngine.warned === undefined) firstEngine.warned = new Set()
+    if (!firstEngine.warned.has(OWN_VERSION)) {
+      firstEngine.warned.add(OWN_VERSION)
+      process.emitWarning(`napi-async-trace ${OWN_VERSION} (${__dirname}) found napi-async-trace ` +
+        `${firstEngine.version} (${firstEngine.path}) already loaded and uses it: one engine per process`,
+      { code: 'NAT_SECOND_COPY' })
+    }
+  }
+  module.exports = firstEngine.exports
+  return // eslint-disable-line no-unreachable
+}
+
 const binding = require('./binding')
 const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
-  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
+  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType, natError
 } = require('./errors')
-const { AsyncGraph, formatSteps } = require('./graph')
-const { Bridge, quietly, LIB_DIR } = require('./bridge')
+const { AsyncGraph, formatSteps, checkItems } = require('./graph')
+const { Bridge, LIB_DIR } = require('./bridge')
+const { own } = require('./options')
+const { Consumer, DEFAULT_LIMIT: CONSUMER_LIMIT, MAX_LIMIT: CONSUMER_MAX_LIMIT } = require('./consumer')
 const addonsLib = require('./addons')
 
 const C = binding.constants
 
-// Do napi async contexts carry AsyncLocalStorage into callbacks? They do
-// where the store lives on the async resource (Node 20, 22); with
-// AsyncContextFrame (Node 24+) they do not, and the engine then captures
-// AsyncLocalStorage.snapshot() per task instead. Asked once per env, by
-// experiment rather than by version number.
-function probeContextCarriage () {
-  const { AsyncLocalStorage } = require('node:async_hooks')
-  const als = new AsyncLocalStorage()
-  const marker = {}
-  const handle = als.run(marker, () => binding.probeCapture())
-  const carried = binding.probeRun(handle, () => als.getStore() === marker)
-  als.disable()
-  binding.setContextCarrier(carried ? null : quietly(AsyncLocalStorage.snapshot))
-  return carried
-}
-const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
-const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'addons'])
+const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain', 'addons'])
 const DEFAULT_STACK_LIMIT = 10000
+// A kept link stack costs about 1.4 KB of heap (V8's captured frames plus
+// the formatted text once read): stackLimit may take at most a quarter of
+// this process's heap limit, and never more than a million.
+const STACK_BYTES = 1500
+const MAX_STACK_LIMIT = Math.max(DEFAULT_STACK_LIMIT,
+  Math.min(1e6, Math.floor(require('node:v8').getHeapStatistics().heap_size_limit / 4 / STACK_BYTES)))
 const STACK_LINES = 12 // most lines of a link stack kept
 
 
@@ -72,25 +87,35 @@ function siteName (index) {
  *               (rebinds the addons loaded now and hooks process.dlopen
  *               for later ones; see addons()); false puts every rebound
  *               import back (process-wide); absent leaves it.
+ *   limit       most records drain() keeps waiting between two calls
+ *               (default 1048576); past it they are counted as lost.
+ *   drain       false: this program does not read with drain() (another
+ *               consumer does, e.g. a recorder); no queue is kept for it
+ *               until drain() is first called. Default true.
  * When called outside any traced frame, the current turn becomes the root
  * frame 0 (executionBegin 0 now, executionEnd 0 when the turn ends).
  */
 function enable (options = {}) {
   validateObject(options, 'options')
+  options = own(options)
   for (const key of Object.keys(options)) {
     if (!ENABLE_OPTIONS.has(key)) {
       throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...ENABLE_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const { capacity, maxThreads, stacks, stackLimit, js, addons } = options
+  const { capacity, maxThreads, stacks, stackLimit, limit, addons } = options
+  let { js } = options
+  if (limit !== undefined) validateInteger(limit, 'options.limit', 1, CONSUMER_MAX_LIMIT)
+  if (options.drain !== undefined && typeof options.drain !== 'boolean') throw invalidArgType('options.drain', 'of type boolean', options.drain)
   if (capacity !== undefined) validateInteger(capacity, 'options.capacity', C.MIN_CAPACITY, C.MAX_CAPACITY)
   if (maxThreads !== undefined) validateInteger(maxThreads, 'options.maxThreads', 1, MAX_THREADS_LIMIT)
   if (stacks !== undefined && typeof stacks !== 'boolean') throw invalidArgType('options.stacks', 'of type boolean', stacks)
-  if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, 1e7)
+  if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, MAX_STACK_LIMIT)
   if (addons !== undefined && typeof addons !== 'boolean') throw invalidArgType('options.addons', 'of type boolean', addons)
   let jsIgnore
   if (js !== undefined && typeof js !== 'boolean') {
     validateObject(js, 'options.js')
+    js = own(js)
     for (const key of Object.keys(js)) {
       if (key !== 'ignore') throw invalidArgValue(`options.js.${key}`, 'is not an option (known: ignore)', js[key])
     }
@@ -101,13 +126,14 @@ function enable (options = {}) {
       jsIgnore = js.ignore
     }
   }
+  if (options.drain !== false) programConsumer(limit)
   if (binding.enable(capacity, maxThreads)) process.nextTick(binding.rootEnd)
   if (stackLimit !== undefined) setStackLimit(stackLimit)
   if (stacks === true) binding.setLinkHook(captureLinkStack)
   else if (stacks === false) binding.setLinkHook(null)
   if (js === false) bridgeOff()
   else if (js !== undefined) bridgeOn(jsIgnore)
-  if (addons === true) addonsLib.start({ nodeScopeCarries: napiCarriesContext })
+  if (addons === true) addonsLib.start()
   else if (addons === false) addonsLib.stop()
 }
 
@@ -123,31 +149,51 @@ function isEnabled () {
   return binding.enabled()
 }
 
+// The program's own consumer, read by drain(): made by enable() or the
+// first drain(), so events before either are not kept for it.
+let program = null
+function programConsumer (limit) {
+  if (program === null) program = new Consumer(binding, siteName, { name: 'drain', limit: limit === undefined ? CONSUMER_LIMIT : limit })
+  return program
+}
+
 /**
- * Moves the events recorded since the last drain (of every thread and env)
- * into one EventBatch, merged by time. Options: max, the most records to
- * take (the rest stay for the next drain). Dropped records appear as `lost`
- * events carrying their count.
+ * The events recorded since the last drain (of every thread and env) as
+ * one EventBatch, merged by time. Other consumers (track(), a recorder)
+ * see the same events: drain() takes nothing from them. Options: max, the
+ * most records to take (the rest stay for the next drain). Records dropped
+ * by the engine, or not kept because more than enable()'s `limit` waited,
+ * appear as `lost` events carrying their count.
  */
 function drain (options) {
-  let max = 0
-  if (options !== undefined) {
-    validateObject(options, 'options')
-    if (options.max !== undefined) max = validateInteger(options.max, 'options.max', 1, 0xffffffff)
-  }
-  const batch = new EventBatch(binding.drain(max), siteName)
-  for (const c of collectors) c.add(batch)
-  return batch
+  return programConsumer().drain(options)
+}
+
+/**
+ * A consumer of its own: sees every event drained from the engine from
+ * now on, whoever else reads. options: name (shown in stats().consumers),
+ * limit (most records waiting, default 1048576; the rest are counted).
+ * Returns { drain(options), stats(), close(), countLost(n) }.
+ */
+function consumer (options = {}) {
+  validateObject(options, 'options')
+  const c = new Consumer(binding, siteName, options)
+  c.drain() // what came before is not its own
+  return c
 }
 
 /**
  * Counters of the engine: recorded (committed records, ever), dropped
  * (exact, ever), drained, pending (in rings now), capacity, rings, threads
  * (recording now), threadsSeen, ringBytes, recordSize, lastId, sites,
- * enabled.
+ * enabled, clock (what stamps records: 'tsc', 'cntvct' or 'monotonic');
+ * consumers: [{ name, env, queued, limit, delivered, lost, open }].
  */
 function stats () {
   const s = binding.stats()
+  // Every consumer of the process (drain, track, recorders, in any env)
+  // with what it has waiting and what it lost.
+  s.consumers = binding.consumers()
   s.stacks = linkStacks.map.size
   s.stacksEvicted = linkStacks.evicted
   s.bridge = bridge !== null && bridge.active
@@ -178,9 +224,7 @@ const marks = Object.freeze({
     validateString(name, 'name')
     if (name.length === 0) throw invalidArgValue('name', 'must not be empty', name)
     if (Buffer.byteLength(name) > C.SITE_NAME_MAX) {
-      const err = new RangeError(`The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
-      err.code = 'ERR_OUT_OF_RANGE'
-      throw err
+      throw natError('NAT_ENAMETOOLONG', `The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
     }
     if (name.includes('\0')) throw invalidArgValue('name', 'must not contain NUL', name)
     return binding.site(name)
@@ -233,10 +277,17 @@ function captureLinkStack (linkID) {
     ls.order.push(linkID)
   } else {
     if (ls.next >= ls.limit) ls.next = 0
-    if (ls.map.delete(ls.order[ls.next])) ls.evicted++
+    if (ls.map.delete(ls.order[ls.next]) && ls.evicted++ === 0) warnEvicted(ls.limit)
     ls.order[ls.next++] = linkID
   }
   ls.map.set(linkID, holder)
+}
+
+// Said once per process: from now on the oldest link stacks are dropped
+// (stats().stacksEvicted counts them).
+function warnEvicted (limit) {
+  process.emitWarning(`napi-async-trace keeps the newest ${limit} link stacks (stackLimit); older ones are ` +
+    'now evicted and counted in stats().stacksEvicted', { code: 'NAT_STACKS_EVICTED' })
 }
 
 function setStackLimit (limit) {
@@ -244,7 +295,7 @@ function setStackLimit (limit) {
   // Keep the newest `limit` in capture order.
   const ordered = ls.order.length < ls.limit ? ls.order : [...ls.order.slice(ls.next), ...ls.order.slice(0, ls.next)]
   const drop = Math.max(0, ordered.length - limit)
-  for (let i = 0; i < drop; i++) if (ls.map.delete(ordered[i])) ls.evicted++
+  for (let i = 0; i < drop; i++) if (ls.map.delete(ordered[i]) && ls.evicted++ === 0) warnEvicted(limit)
   ls.order = ordered.slice(drop)
   ls.next = 0
   ls.limit = limit
@@ -291,25 +342,25 @@ function bridgeOff () {
  */
 function graph (events, options = {}) {
   validateObject(options, 'options')
-  const g = new AsyncGraph({ stacks: options.stacks === undefined ? linkStack : options.stacks })
+  options = own(options)
+  const g = new AsyncGraph({ ...options, stacks: options.stacks === undefined ? linkStack : options.stacks })
   if (events !== undefined) g.add(events)
   return g
 }
 
 // ---- track and the node:test helper ------------------------------------------
 
-// Graphs fed by every drain() while a track() or assertNoPending() runs.
-const collectors = new Set()
 // Trackers running since one of them switched recording on; the last of
 // them switches it off.
 let trackersOwning = 0
 
-const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity'])
+const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity', 'limit'])
 
 // Starts watching: enables recording when off (and turns it off again at
 // the end), and collects what every drain() takes from now on.
 function startTracker (options, name) {
   validateObject(options, name)
+  options = own(options)
   for (const key of Object.keys(options)) {
     if (!TRACK_OPTIONS.has(key)) {
       throw invalidArgValue(`${name}.${key}`, `is not an option (known: ${[...TRACK_OPTIONS].join(', ')})`, options[key])
@@ -320,35 +371,62 @@ function startTracker (options, name) {
   if (!binding.enabled()) trackersOwning = 1
   else if (trackersOwning > 0) trackersOwning++
   const owns = trackersOwning > 0
-  const opts = {}
-  for (const key of TRACK_OPTIONS) if (options[key] !== undefined) opts[key] = options[key]
+  const opts = { drain: false }
+  for (const key of TRACK_OPTIONS) if (key !== 'limit' && options[key] !== undefined) opts[key] = options[key]
+  // The tracker's own consumer: bounded by options.limit; what did not fit
+  // is counted in result.lost (and its pending list may then be short).
+  const c = consumer({ name: name === 'options' ? 'track' : 'assertNoPending', limit: options.limit === undefined ? CONSUMER_LIMIT : options.limit })
   enable(opts)
   const g = graph()
   const start = Number(process.hrtime.bigint())
   const env = binding.envSerial()
-  drain() // what came before is not ours (outer trackers still get it)
-  collectors.add(g)
-  return {
+  const tracker = {
     graph: g,
+    lost: 0,
     // Everything drained, then what is still pending from this env since
     // the start: links, readies, and frames not open right now.
-    finish () {
-      drain()
-      collectors.delete(g)
+    finish (leftOpen = []) {
+      const batch = c.drain()
+      c.close()
+      try {
+        g.add(batch)
+      } catch (err) {
+        // The graph refused them (a limit of its own): counted, not lost
+        // silently.
+        c.countLost(batch.length)
+        tracker.lost += batch.length
+        process.emitWarning(`napi-async-trace: ${tracker.lost} record(s) left out of the tracker's graph: ${err.message}`, { code: 'NAT_TRACK_LIMIT' })
+      }
+      const kept = batch.consumerLost
+      if (kept > 0) {
+        tracker.lost += kept
+        process.emitWarning(`napi-async-trace: the tracker kept ${batch.length} records and lost ${kept} past its limit (${options.limit === undefined ? CONSUMER_LIMIT : options.limit}); pending may be incomplete (raise options.limit)`, { code: 'NAT_TRACK_LIMIT' })
+      }
       const open = new Set(binding.openFrames())
       // Unsettled promise continuations are left out: they hold nothing
       // alive, and test runners and async functions leave plenty of them
       // (Jest's open-handle check skips promises too).
       const pending = g.pending({ since: start, now: Number(process.hrtime.bigint()) })
         .filter((p) => p.env === env && !(p.kind === 'frame' && open.has(p.id)) &&
-                       p.site !== TRACK_SITE_NAME && p.site !== 'js:PROMISE')
+                       p.site !== TRACK_SITE_NAME && !RUNNER_SITES.has(p.site))
+      // Frames fn left open were closed by track(): reported, marked.
+      for (const id of leftOpen) {
+        const f = g.node(id)
+        if (f !== null && f.kind === 'frame') pending.push({ ...f, leftOpen: true, age: Number(process.hrtime.bigint()) - f.ts })
+      }
       if (owns && --trackersOwning === 0) disable()
       return pending
     }
   }
+  return tracker
 }
 
 const TRACK_SITE_NAME = 'napi-async-trace:track'
+// Left out of what trackers report, as Jest's open-handle check does:
+// unsettled promise continuations hold nothing alive, and node:test's own
+// `Test` resources (one per test and hook) are the runner's bookkeeping,
+// run by the runner after the check (a t.after() registered later).
+const RUNNER_SITES = new Set(['js:PROMISE', 'js:Test'])
 let trackSite = 0
 
 /**
@@ -357,9 +435,11 @@ let trackSite = 0
  * readies and frames recorded in this env since fn started that are still
  * unfinished (see AsyncGraph#pending), with their linking JS stacks when
  * options.stacks is true; JS resources too with options.js. Recording is
- * switched on for the call when it was off. track() drains the engine: the
- * events it takes are in result.graph, not in a later drain(). If fn
- * throws or rejects, track rejects with that error.
+ * switched on for the call when it was off. track() reads through a
+ * consumer of its own (drain() still sees the same events), keeping at
+ * most options.limit records (default 1048576); result.lost counts what it
+ * could not keep (a warning NAT_TRACK_LIMIT says so). If fn throws or
+ * rejects, track rejects with that error.
  */
 function track (fn, options = {}) {
   if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
@@ -368,27 +448,43 @@ function track (fn, options = {}) {
 
 async function trackAsync (fn, tracker) {
   let result
+  let leftOpen = []
   try {
     if (trackSite === 0) trackSite = binding.site(TRACK_SITE_NAME)
-    const exec = binding.begin(trackSite, 0)
+    const depth = binding.openFrames().length
+    binding.begin(trackSite, 0)
     try {
       result = fn()
     } finally {
-      binding.end(exec)
+      leftOpen = closeFramesFrom(depth)
     }
     result = await result
   } catch (err) {
-    tracker.finish()
+    tracker.finish(leftOpen)
     throw err
   }
-  const pending = tracker.finish()
-  return { result, pending, graph: tracker.graph }
+  const pending = tracker.finish(leftOpen)
+  return { result, pending, graph: tracker.graph, lost: tracker.lost }
+}
+
+// Ends the frame opened at stack depth `depth` and, first, every frame
+// fn left open inside it (as the engine's own dispatch does), so that a
+// leaky fn can neither make track() fail nor leave later links in its
+// frames. Returns the executeIDs of the frames fn left open.
+function closeFramesFrom (depth) {
+  const open = binding.openFrames()
+  const left = []
+  for (let i = open.length - 1; i >= depth; i--) {
+    if (i > depth && open[i] !== 0) left.push(open[i])
+    binding.end(open[i])
+  }
+  return left
 }
 
 /** Pending items (from track() or graph.pending()) as readable text. */
 function formatPending (items) {
   const lines = []
-  for (const p of items) {
+  for (const p of checkItems(items, 'items')) {
     const what = p.kind === 'link'
       ? 'linked, never made ready'
       : p.kind === 'ready' ? `made ready (link ${p.linkID}), never run` : 'frame never ended'
@@ -434,6 +530,8 @@ module.exports = {
   disable,
   isEnabled,
   drain,
+  consumer,
+  Consumer,
   decode,
   stats,
   marks,
@@ -450,10 +548,12 @@ module.exports = {
   EVENT_NAMES,
   EVENT_TYPES,
   nativeApi: binding.nativeApi,
-  constants: C,
+  constants: Object.freeze({ ...C, MAX_STACK_LIMIT }),
+  // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
+  codes: require('./errors').codes,
   version: C.VERSION,
-  // How callbacks get their requester's AsyncLocalStorage store here:
-  // 'napi' (Node's own async context) or 'snapshot' (one
-  // AsyncLocalStorage.snapshot() per task, Node 24+).
-  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot'
+  // The copy of the package that runs the engine in this env (the first one
+  // loaded; later copies use it).
+  engine: Object.freeze({ version: OWN_VERSION, path: __dirname })
 }
+if (globalThis[ENGINE] !== undefined && !globalThis[ENGINE].exports) globalThis[ENGINE].exports = module.exports
