@@ -261,7 +261,7 @@ napi_status nat__wrap_call_threadsafe_function(
   napi_status st = napi_call_threadsafe_function(func, it, is_blocking);
   if (st != napi_ok) {
     if (it->link_id != 0)
-      nat__emit_at(0, NAT_EV_ABORT, 0, it->link_id, it->ready_id, t->site,
+      nat__emit_owed(NAT_EV_ABORT, 0, it->link_id, it->ready_id, t->site,
                    w->serial);
     item_free(it);
   }

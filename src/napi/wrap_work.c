@@ -60,7 +60,7 @@ static void work_execute(napi_env env, void* data) {
     nat__mark_ready(r->site, serial, 0, r->link_id, &picked);
     if (picked != 0) {
       frame = nat__id_next();
-      nat__emit_at(0, NAT_EV_EXECUTION_BEGIN, frame, 0, picked, r->site,
+      nat__emit_owed(NAT_EV_EXECUTION_BEGIN, frame, 0, picked, r->site,
                    serial);
       nat__mark_link(r->site, serial, frame, &done);
     }
@@ -69,7 +69,7 @@ static void work_execute(napi_env env, void* data) {
   if (done != 0) nat__mark_ready(r->site, serial, frame, done, &ready);
   r->ready_id = ready;
   if (frame != 0)
-    nat__emit_at(0, NAT_EV_EXECUTION_END, frame, 0, 0, r->site, serial);
+    nat__emit_owed(NAT_EV_EXECUTION_END, frame, 0, 0, r->site, serial);
 }
 
 typedef struct {
