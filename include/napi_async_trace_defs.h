@@ -34,7 +34,8 @@ extern "C" {
   XX(ENAPI, -9, "a Node-API call failed")                                     \
   XX(EFRAME, -10, "frame begin/end calls do not nest")                        \
   XX(EBUSY, -11, "the work is running and can no longer be cancelled")       \
-  XX(ENAMETOOLONG, -12, "the site name is longer than NAT_SITE_NAME_MAX")
+  XX(ENAMETOOLONG, -12, "the site name is longer than NAT_SITE_NAME_MAX")  \
+  XX(ENOENT, -13, "nothing was captured for this item")
 
 typedef enum {
 #define NAT__ERR_ENUM(name, value, msg) NAT_##name = (value),

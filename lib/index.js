@@ -39,16 +39,8 @@ const DEFAULT_STACK_LIMIT = 10000
 const STACK_LINES = 12 // most lines of a link stack kept
 
 
-// Site names by index, filled from the addon as new sites appear. Sites
-// are process-wide and never removed, so the cache only grows.
-const siteNames = [null]
-function siteName (index) {
-  if (index >= siteNames.length) {
-    const more = binding.sites(siteNames.length)
-    for (const name of more) siteNames.push(name)
-  }
-  return index < siteNames.length ? siteNames[index] : null
-}
+const { siteName } = require('./sites')
+const { linkHooks } = require('./hooks')
 
 /**
  * Starts recording. Options:
@@ -97,8 +89,8 @@ function enable (options = {}) {
   }
   if (binding.enable(capacity, maxThreads)) process.nextTick(binding.rootEnd)
   if (stackLimit !== undefined) setStackLimit(stackLimit)
-  if (stacks === true) binding.setLinkHook(captureLinkStack)
-  else if (stacks === false) binding.setLinkHook(null)
+  if (stacks === true) linkHooks.add(captureLinkStack)
+  else if (stacks === false) linkHooks.delete(captureLinkStack)
   if (js === false) bridgeOff()
   else if (js !== undefined) bridgeOn(jsIgnore)
 }
@@ -106,7 +98,7 @@ function enable (options = {}) {
 /** Stops recording; recorded events stay until drained. */
 function disable () {
   bridgeOff()
-  binding.setLinkHook(null)
+  linkHooks.delete(captureLinkStack)
   binding.disable()
 }
 
@@ -416,6 +408,19 @@ function assertNoPending (t, options = {}) {
   })
 }
 
+/**
+ * Registers fn() -> a W3C traceparent string (or undefined), asked on the
+ * JS thread each time a tracked task or async work run is linked there; the
+ * answer is kept with the task for native threads to read through the C
+ * ABI (task_traceparent, work_traceparent). null unregisters. Nothing is
+ * asked or kept while none is registered. nat.otel.enable() registers one
+ * made from the active OpenTelemetry span.
+ */
+function setLinkContext (fn) {
+  if (fn !== null && typeof fn !== 'function') throw invalidArgType('fn', 'a function or null', fn)
+  binding.setLinkContext(fn)
+}
+
 /** Decodes a buffer drained earlier (a copy of batch.buffer). */
 function decode (buffer) {
   return new EventBatch(buffer, siteName)
@@ -440,6 +445,7 @@ module.exports = {
   EventBatch,
   EVENT_NAMES,
   EVENT_TYPES,
+  setLinkContext,
   nativeApi: binding.nativeApi,
   constants: C,
   version: C.VERSION,
@@ -448,3 +454,7 @@ module.exports = {
   // AsyncLocalStorage.snapshot() per task, Node 24+).
   contextCarrier: napiCarriesContext ? 'napi' : 'snapshot'
 }
+// The OpenTelemetry span bridge and the diagnostics_channel TracingChannel
+// (lib/otel.js, lib/channel.js): they drain through this module.
+module.exports.otel = require('./otel').create(module.exports, collectors)
+module.exports.channel = require('./channel').channel

@@ -6,6 +6,7 @@ const nat = createRequire(import.meta.url)('./index.js')
 export const {
   enable, disable, isEnabled, drain, decode, stats, marks,
   graph, track, assertNoPending, linkStack, formatPending, formatStack, AsyncGraph,
-  EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, version, contextCarrier, renderReport
+  EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, version, contextCarrier, renderReport,
+  setLinkContext, otel, channel
 } = nat
 export default nat
