@@ -61,17 +61,37 @@ const T_ABORT = EVENT_TYPES.abort
 const T_READY_FAILED = EVENT_TYPES.readyFailed
 
 // Engine timestamps are process.hrtime.bigint() nanoseconds (libuv's
-// uv_hrtime); OpenTelemetry's are epoch [seconds, nanoseconds], which its
-// SDK derives from performance.timeOrigin + performance.now(), both on the
-// same uv_hrtime clock. The offset between the two is fixed for the
-// process: measured once, split into whole seconds and nanoseconds so that
-// the sums below stay exact in doubles.
+// uv_hrtime, monotonic); OpenTelemetry's are epoch [seconds, nanoseconds].
+// The SDK stamps a span's start with Date.now() (whole milliseconds) and
+// measures its duration with performance.now(), so Date.now() is the wall
+// clock to agree with. The offset is taken once, at the moment Date.now()
+// steps to a new millisecond (a wait of at most 1 ms at enable()), which
+// pins it to within microseconds; split into whole seconds and nanoseconds
+// so that the sums below stay exact in doubles. Spans the SDK starts itself
+// are up to 1 ms early (its truncation); ours are not.
 function clockOffset () {
-  const mono = Number(process.hrtime.bigint())
-  const epochNs = (performance.timeOrigin + performance.now()) * 1e6
-  const off = epochNs - mono
-  const sec = Math.floor(off / 1e9)
-  return { sec, ns: Math.round(off - sec * 1e9) }
+  // The step happened between the last reading of the old millisecond and
+  // the first of the new one: bracketed by the monotonic clock read around
+  // each. A bracket wider than 20 µs (the thread was preempted) is not
+  // trusted; the next step is tried, for at most 20 ms, and the narrowest
+  // bracket seen wins.
+  let best = null
+  for (let tries = 0; tries < 20; tries++) {
+    const first = Date.now()
+    let before = Number(process.hrtime.bigint())
+    let now = first
+    let after = before
+    while (now === first) {
+      before = after
+      now = Date.now()
+      after = Number(process.hrtime.bigint())
+    }
+    const width = after - before
+    if (best === null || width < best.width) best = { width, now, mono: (before + after) / 2 }
+    if (width <= 20e3) break
+  }
+  const sec = Math.floor(best.now / 1000)
+  return { sec, ns: Math.round((best.now - sec * 1000) * 1e6 - best.mono) }
 }
 
 function create (nat, collectors) {
