@@ -11,7 +11,7 @@
 //   asyncEnd       just after the callback returned or threw
 //   error          the item was aborted (async work cancelled, a task
 //                  cancelled on the JS thread); ctx.error is an Error with
-//                  code 'NAT_EABORTED'
+//                  code 'NAT_ECANCELED'
 //
 // One context object per item, the same object on each of its channels:
 // { linkID, site, executeID (from asyncStart on), error }. Events are
@@ -34,6 +34,7 @@
 const dc = require('node:diagnostics_channel')
 const { linkHooks, workHooks, isNativeSite } = require('./hooks')
 const { siteName } = require('./sites')
+const { natError } = require('./errors')
 
 const NAME = 'napi-async-trace:work'
 const PHASES = ['start', 'end', 'asyncStart', 'asyncEnd', 'error']
@@ -84,9 +85,7 @@ function onWork (phase, linkID, executeID, site) {
   } else if (phase === 3) {
     const ctx = contextOf(linkID, site)
     open.delete(linkID)
-    const err = new Error(`napi-async-trace: work item ${linkID} (${ctx.site}) was aborted`)
-    err.code = 'NAT_EABORTED'
-    ctx.error = err
+    ctx.error = natError('NAT_ECANCELED', `napi-async-trace: work item ${linkID} (${ctx.site}) was cancelled or aborted before it ran`)
     lastAborted = ctx
     if (channel.error.hasSubscribers) channel.error.publish(ctx)
   }

@@ -8,10 +8,10 @@
 //   nat.otel.disable()
 //
 // How. The engine records link/ready/execution events in native rings; the
-// bridge builds spans from them when it drains (every `interval` ms, on
-// flush(), and on every drain() the program makes: it is one of drain()'s
-// collectors), so nothing per item runs in JS on the hot path except one
-// call at link time: the link hook remembers, per linkID, the OpenTelemetry
+// bridge reads them through a consumer of its own (nat.consumer(): the
+// program's drain(), track() and a recorder still see every event) and
+// builds spans when it drains, every `interval` ms and on flush(), so
+// nothing per item runs in JS on the hot path except one call at link time: the link hook remembers, per linkID, the OpenTelemetry
 // context active in the frame that linked the item (a Map entry, taken back
 // when the link is drained). A span:
 //
@@ -47,11 +47,12 @@ const { performance } = require('node:perf_hooks')
 const binding = require('./binding')
 const { linkHooks, isNativeSite } = require('./hooks')
 const { EVENT_TYPES } = require('./events')
-const { validateObject, validateInteger, invalidArgType, invalidArgValue } = require('./errors')
+const { validateObject, validateInteger, invalidArgType, invalidArgValue, natError } = require('./errors')
 
-const OPTIONS = new Set(['tracerProvider', 'api', 'interval', 'requireParentSpan', 'traceparent', 'maxOpen'])
+const OPTIONS = new Set(['tracerProvider', 'api', 'interval', 'requireParentSpan', 'traceparent', 'maxOpen', 'limit'])
 const DEFAULT_INTERVAL = 1000
 const DEFAULT_MAX_OPEN = 100000
+const DEFAULT_LIMIT = 1 << 20 // records waiting for the bridge's next drain
 
 const T_BEGIN = EVENT_TYPES.executionBegin
 const T_END = EVENT_TYPES.executionEnd
@@ -94,7 +95,7 @@ function clockOffset () {
   return { sec, ns: Math.round((best.now - sec * 1000) * 1e6 - best.mono) }
 }
 
-function create (nat, collectors) {
+function create (nat) {
   let state = null // the running bridge, or null
 
   function toHrTime (ts) {
@@ -183,7 +184,7 @@ function create (nat, collectors) {
     if (item.executeID !== -1) state.frames.delete(item.executeID)
   }
 
-  // Builds spans from one drained batch (a collector of drain()).
+  // Builds spans from one drained batch.
   function add (batch) {
     const s = state
     if (s === null) return
@@ -251,6 +252,22 @@ function create (nat, collectors) {
     }
   }
 
+  // Drains the bridge's consumer into spans. A batch whose records could
+  // not be turned into spans (an exception from the SDK) is counted as the
+  // consumer's loss, never dropped silently; the timer carries on.
+  function pump (rethrow) {
+    const s = state
+    if (s === null) return
+    const batch = s.consumer.drain()
+    try {
+      add(batch)
+    } catch (err) {
+      s.counts.failed++
+      s.consumer.countLost(batch.length)
+      if (rethrow) throw err
+    }
+  }
+
   /**
    * Starts the bridge: recording on (if it was off), the link hook, a
    * drain every `interval` ms (an unref'd timer), and a traceparent
@@ -264,12 +281,16 @@ function create (nat, collectors) {
         throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...OPTIONS].join(', ')})`, options[key])
       }
     }
-    const { tracerProvider, interval = DEFAULT_INTERVAL, requireParentSpan = true, traceparent = true, maxOpen = DEFAULT_MAX_OPEN } = options
+    const {
+      tracerProvider, interval = DEFAULT_INTERVAL, requireParentSpan = true, traceparent = true,
+      maxOpen = DEFAULT_MAX_OPEN, limit = DEFAULT_LIMIT
+    } = options
     if (tracerProvider === null || typeof tracerProvider !== 'object' || typeof tracerProvider.getTracer !== 'function') {
       throw invalidArgType('options.tracerProvider', 'a TracerProvider (an object with getTracer())', tracerProvider)
     }
     validateInteger(interval, 'options.interval', 0, 2 ** 31 - 1)
     validateInteger(maxOpen, 'options.maxOpen', 1, 1e7)
+    validateInteger(limit, 'options.limit', 1, 2 ** 32)
     if (typeof requireParentSpan !== 'boolean') throw invalidArgType('options.requireParentSpan', 'of type boolean', requireParentSpan)
     if (typeof traceparent !== 'boolean') throw invalidArgType('options.traceparent', 'of type boolean', traceparent)
     let api = options.api
@@ -277,10 +298,7 @@ function create (nat, collectors) {
       try {
         api = require('@opentelemetry/api')
       } catch (err) {
-        const e = new Error('napi-async-trace: nat.otel.enable() needs @opentelemetry/api (npm install @opentelemetry/api), or pass it as options.api')
-        e.code = 'ERR_MODULE_NOT_FOUND'
-        e.cause = err
-        throw e
+        throw natError('NAT_EINVAL', 'nat.otel.enable() needs @opentelemetry/api: install it, or pass the module as options.api', err)
       }
     }
     if (api === null || typeof api !== 'object' || typeof api.trace?.getSpanContext !== 'function' ||
@@ -289,7 +307,8 @@ function create (nat, collectors) {
     }
     if (state !== null) disable()
     const ownsRecording = !nat.isEnabled()
-    nat.enable()
+    // drain: false: the program's own drain() queue is not made for us.
+    nat.enable({ drain: false })
     state = {
       api,
       tracer: tracerProvider.getTracer('napi-async-trace', nat.version),
@@ -303,15 +322,14 @@ function create (nat, collectors) {
       items: new Map(), // linkID -> open item (its span)
       readies: new Map(), // readyID -> item
       frames: new Map(), // executeID -> item whose callback frame it is
-      counts: { started: 0, ended: 0, aborted: 0, skipped: 0, evicted: 0, lost: 0 },
-      collector: { add },
+      counts: { started: 0, ended: 0, aborted: 0, skipped: 0, evicted: 0, lost: 0, failed: 0 },
+      consumer: nat.consumer({ name: 'otel', limit }),
       timer: null
     }
-    collectors.add(state.collector)
     linkHooks.add(onLink)
     if (traceparent) binding.setLinkContext(traceparentOf)
     if (interval > 0) {
-      state.timer = setInterval(() => nat.drain(), interval)
+      state.timer = setInterval(pump, interval, false)
       state.timer.unref()
     }
   }
@@ -324,7 +342,7 @@ function create (nat, collectors) {
   function flush () {
     if (state === null) return 0
     const before = state.counts.ended + state.counts.aborted
-    nat.drain()
+    pump(true)
     return state.counts.ended + state.counts.aborted - before
   }
 
@@ -340,7 +358,7 @@ function create (nat, collectors) {
     if (s.timer !== null) clearInterval(s.timer)
     linkHooks.delete(onLink)
     if (s.traceparent) binding.setLinkContext(null)
-    collectors.delete(s.collector)
+    s.consumer.close()
     state = null
     if (s.ownsRecording) nat.disable()
   }

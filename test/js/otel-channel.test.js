@@ -87,7 +87,7 @@ test('tracked async work: asyncStart/asyncEnd around complete; a cancelled run p
   for (const [link, ctx] of byLink) {
     if (ctx.error) {
       errors++
-      assert.equal(ctx.error.code, 'NAT_EABORTED')
+      assert.equal(ctx.error.code, 'NAT_ECANCELED')
       assert.deepEqual(names(link), ['start', 'end', 'error', 'asyncStart', 'asyncEnd'])
     } else {
       assert.deepEqual(names(link), ['start', 'end', 'asyncStart', 'asyncEnd'])
@@ -111,7 +111,7 @@ test('a task cancelled on the JS thread publishes error', async (t) => {
   c.release(q)
   const mine = events.filter((e) => e.linkID === linkID)
   assert.deepEqual(mine.map((e) => e.name), ['start', 'end', 'error'])
-  assert.equal(mine[2].ctx.error.code, 'NAT_EABORTED')
+  assert.equal(mine[2].ctx.error.code, 'NAT_ECANCELED')
 })
 
 test('subscribing through diagnostics_channel.subscribe and a bound store count; the last unsubscribe removes the hooks', () => {
