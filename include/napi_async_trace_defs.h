@@ -57,7 +57,7 @@ typedef enum {
 #undef NAT__ERR_ENUM
   /* The smallest code: the last one of the map, which only grows
    * downwards. */
-  NAT__ERR_MIN = NAT_ENOADDON
+  NAT__ERR_MIN = NAT_ECANCELED
 } nat_errno_t;
 
 /* The code a user sees for `err` ("NAT_EINVAL"), "NAT_EUNKNOWN" for a
