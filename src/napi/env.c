@@ -331,8 +331,9 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
 
   /* One load when no bridge listens (the common case); with one, the work
    * hook's BEGIN and END run inside the same context as the callback. */
-  hooked_t h = {e, link_id, exec, site, fn, arg};
+  hooked_t h;
   if (e != NULL && e->work_hook != NULL && link_id != 0) {
+    h = (hooked_t){e, link_id, exec, site, fn, arg};
     fn = run_hooked;
     arg = &h;
   }
