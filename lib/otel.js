@@ -47,6 +47,7 @@ const { performance } = require('node:perf_hooks')
 const binding = require('./binding')
 const { linkHooks, isNativeSite } = require('./hooks')
 const { EVENT_TYPES } = require('./events')
+const { own } = require('./options')
 const { validateObject, validateInteger, invalidArgType, invalidArgValue, natError } = require('./errors')
 
 const OPTIONS = new Set(['tracerProvider', 'api', 'interval', 'requireParentSpan', 'traceparent', 'maxOpen', 'limit'])
@@ -276,6 +277,7 @@ function create (nat) {
    */
   function enable (options) {
     validateObject(options, 'options')
+    options = own(options) // own properties only (lib/options.js)
     for (const key of Object.keys(options)) {
       if (!OPTIONS.has(key)) {
         throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...OPTIONS].join(', ')})`, options[key])

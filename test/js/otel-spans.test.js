@@ -222,6 +222,15 @@ test('bad options throw coded errors and leave the bridge off', () => {
   assert.throws(() => nat.otel.enable({ tracerProvider: provider, api: {} }), { name: 'TypeError', code: 'NAT_EINVAL' })
   assert.equal(nat.otel.enabled, false)
   assert.equal(nat.otel.flush(), 0)
+  // Options are read from own properties only.
+  Object.prototype.requireParentSpan = 'yes' // eslint-disable-line no-extend-native
+  try {
+    nat.otel.enable({ tracerProvider: provider, interval: 0 })
+    assert.equal(nat.otel.enabled, true)
+  } finally {
+    delete Object.prototype.requireParentSpan
+    nat.otel.disable()
+  }
 })
 
 test('native threads read the requester\'s traceparent (task_traceparent, work_traceparent from the consumer fixture)', async () => {
