@@ -42,7 +42,10 @@ static int check_syms(const nat_ip_sym_t* syms, size_t n) {
   return 0;
 }
 
-#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+/* NAT_IP_FORCE_UNSUPPORTED builds the fallback of other platforms here, for
+ * its test (test/core/interpose/unsupported.c). */
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__)) && \
+    !defined(NAT_IP_FORCE_UNSUPPORTED)
 
 #include <dlfcn.h>
 #include <elf.h>

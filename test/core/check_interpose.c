@@ -199,6 +199,40 @@ static size_t count_perm(const maps_t* m, const char* perms) {
   return n;
 }
 
+/* ---- child processes -------------------------------------------------- */
+
+/* Runs path with argv and envp, its stdout into buf (NUL-terminated, at
+ * most cap - 1 bytes kept); returns its wait status, its pid in *pid. */
+static int run(const char* path, char* const argv[], char* const envp[],
+               char* buf, size_t cap, pid_t* pid) {
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  int se = posix_spawn(pid, path, &fa, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  ck_assert_msg(se == 0, "spawn %s: %s", path, strerror(se));
+  size_t len = 0;
+  char sink[256];
+  for (;;) {
+    char* dst = len < cap - 1 ? buf + len : sink;
+    size_t room = len < cap - 1 ? cap - 1 - len : sizeof(sink);
+    ssize_t r = read(fds[0], dst, room);
+    if (r < 0 && errno == EINTR) continue;
+    ck_assert_int_ge(r, 0);
+    if (r == 0) break;
+    if (dst != sink) len += (size_t)r;
+  }
+  buf[len] = '\0';
+  close(fds[0]);
+  int status;
+  ck_assert_int_eq(waitpid(*pid, &status, 0), *pid);
+  return status;
+}
+
 /* ---- fixture ---------------------------------------------------------- */
 
 static void ip_setup(void) { ck_assert_uint_eq(nat__ip_recorded(), 0); }
@@ -714,6 +748,20 @@ START_TEST(interpose_threads) {
 }
 END_TEST
 
+/* The fallback of other platforms, built into its own program with
+ * NAT_IP_FORCE_UNSUPPORTED (test/core/interpose/unsupported.c). */
+START_TEST(interpose_unsupported_fallback) {
+  char* argv[] = {NAT_IP_DIR "/ip_unsupported", NULL};
+  char* envp[] = {NULL};
+  char buf[64];
+  pid_t pid;
+  int status = run(argv[0], argv, envp, buf, sizeof(buf), &pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "ip_unsupported failed (status %#x), see its stderr", status);
+  ck_assert_str_eq(buf, "ok\n");
+}
+END_TEST
+
 /*
  * The real node binary: a preload (test/core/interpose/preload.c) rebinds
  * getpid and nat_ipp_add in every object node has loaded. node itself
@@ -736,30 +784,11 @@ START_TEST(interpose_node) {
   char* envp[] = {e_pre, e_out, e_con, "PATH=/usr/bin:/bin", NULL};
   char* argv[] = {NAT_NODE, "-e",
                   "process.stdout.write(String(process.pid))", NULL};
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  pid_t pid;
-  int se = posix_spawn(&pid, NAT_NODE, &fa, NULL, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  ck_assert_msg(se == 0, "spawn %s: %s", NAT_NODE, strerror(se));
   char buf[64] = {0};
-  size_t len = 0;
-  ssize_t r;
-  while (len < sizeof(buf) - 1 &&
-         (r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
-    if (r < 0 && errno == EINTR) continue;
-    ck_assert_int_gt(r, 0);
-    len += (size_t)r;
-  }
-  close(fds[0]);
-  int status;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  pid_t pid;
+  int status = run(NAT_NODE, argv, envp, buf, sizeof(buf), &pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "node failed: status %#x", status);
   /* node's own getpid slot was not rebound. */
   ck_assert_int_eq(atoi(buf), (int)pid);
 
@@ -826,6 +855,7 @@ Suite* nat_interpose_suite(void) {
   tcase_add_test(tc, interpose_other_reloc_skipped);
   tcase_add_test(tc, interpose_mprotect_refused);
   tcase_add_test(tc, interpose_node);
+  tcase_add_test(tc, interpose_unsupported_fallback);
   suite_add_tcase(s, tc);
 
   TCase* tt = tcase_create("interpose_threads");
