@@ -253,7 +253,7 @@ START_TEST(interpose_supported) {
   ck_assert_str_eq(nat__ip_status_str(NAT_IP_NOT_FOUND),
                    "no such loaded object");
   ck_assert_str_eq(nat__ip_status_str(-1), "unknown status");
-  ck_assert_str_eq(nat__ip_status_str(NAT_IP_NOT_FOUND + 1), "unknown status");
+  ck_assert_str_eq(nat__ip_status_str(NAT_IP_BUSY + 1), "unknown status");
 }
 END_TEST
 
@@ -670,6 +670,80 @@ START_TEST(interpose_mprotect_refused) {
 END_TEST
 
 /*
+ * A full rebind while another thread's dlopen is in progress: thread B
+ * loads the ctor consumer, whose constructor (run by the dynamic linker
+ * with its lock held) waits until this thread lets it go; thread C rebinds
+ * meanwhile. C must wait for that dlopen to finish (its objects are held
+ * first, see "Objects being loaded" in nat_interpose.h) and then rebind the
+ * new object like any other: never touch an object mid-load, never report
+ * it BUSY once its dlopen returned. Whether C reached the loader's lock
+ * before B was let go is up to the scheduler (a short sleep makes it
+ * likely); what is asserted holds either way.
+ */
+typedef struct {
+  int fds_ready[2]; /* ctor -> test: in the constructor */
+  int fds_go[2];    /* test -> ctor: return */
+  void* h;
+  uv_sem_t start_c;
+  reps_t reps;
+  int stored;
+} dlopen_race_t;
+
+static void race_b(void* arg) {
+  dlopen_race_t* r = arg;
+  r->h = dlopen(LIB("c_ctor"), RTLD_NOW | RTLD_LOCAL);
+}
+
+static void race_c(void* arg) {
+  dlopen_race_t* r = arg;
+  uv_sem_wait(&r->start_c);
+  r->stored = nat__ip_rebind_loaded(syms, 2, NULL, collect, &r->reps);
+}
+
+START_TEST(interpose_dlopen_in_progress) {
+  dlopen_race_t r;
+  memset(&r, 0, sizeof(r));
+  ck_assert_int_eq(pipe(r.fds_ready), 0);
+  ck_assert_int_eq(pipe(r.fds_go), 0);
+  char env[64];
+  snprintf(env, sizeof(env), "%d,%d", r.fds_ready[1], r.fds_go[0]);
+  ck_assert_int_eq(setenv("NAT_IPC_CTOR_FDS", env, 1), 0);
+  ck_assert_int_eq(uv_sem_init(&r.start_c, 0), 0);
+  /* Both threads exist before B takes the loader's lock. */
+  uv_thread_t b, c;
+  ck_assert_int_eq(uv_thread_create(&c, race_c, &r), 0);
+  ck_assert_int_eq(uv_thread_create(&b, race_b, &r), 0);
+  char byte;
+  ck_assert_int_eq(read(r.fds_ready[0], &byte, 1), 1); /* B in the ctor */
+  uv_sem_post(&r.start_c);
+  uv_sleep(20);
+  ck_assert_int_eq(write(r.fds_go[1], &byte, 1), 1);
+  ck_assert_int_eq(uv_thread_join(&b), 0);
+  ck_assert_int_eq(uv_thread_join(&c), 0);
+  unsetenv("NAT_IPC_CTOR_FDS");
+  ck_assert_ptr_nonnull(r.h);
+
+  ck_assert_int_eq(count_status(&r.reps, NAT_IP_BUSY), 0);
+  const rep_t* rep = rep_of(&r.reps, "/libnat_ipc_ctor.so");
+  ck_assert_int_eq(rep->status, NAT_IP_OK);
+  ck_assert_uint_eq(rep->rebound, 2);
+  ck_assert_uint_ge(rep->mprotects, 1); /* its RELRO was in place */
+  ck_assert_int_eq(r.stored, 2);
+  int2_fn add = (int2_fn)dlsym(r.h, "nat_ipc_add");
+  ck_assert_ptr_nonnull(add);
+  ck_assert_int_eq(add(2, 3), 1005);
+  ck_assert_int_eq(nat__ip_restore_all(NULL), 2);
+  ck_assert_int_eq(add(2, 3), 5);
+  dlclose(r.h);
+  uv_sem_destroy(&r.start_c);
+  for (int i = 0; i < 2; i++) {
+    close(r.fds_ready[i]);
+    close(r.fds_go[i]);
+  }
+}
+END_TEST
+
+/*
  * A thread calls through the slots of a lazy and a RELRO consumer in a loop
  * while this thread rebinds and restores. Every call must reach either the
  * real function or the replacement (a torn slot would crash or return
@@ -862,6 +936,7 @@ Suite* nat_interpose_suite(void) {
   tcase_add_checked_fixture(tt, ip_setup, ip_teardown);
   tcase_set_timeout(tt, NAT_CHECK_THREAD_TIMEOUT);
   tcase_add_test(tt, interpose_threads);
+  tcase_add_test(tt, interpose_dlopen_in_progress);
   suite_add_tcase(s, tt);
   return s;
 }
