@@ -57,6 +57,12 @@ set -x
 "$CC" "${FLAGS[@]}" -I"$ROOT/include" -I"$ROOT/src/interpose" \
   -rdynamic -o "$OUT/ip_standalone" "$SRC/standalone.c" \
   "$ROOT/src/interpose/interpose.c" -ldl -pthread
+# The same with /proc/self/maps unreadable: protections guessed from the
+# ELF headers, every store between two mprotects.
+"$CC" "${FLAGS[@]}" -I"$ROOT/include" -I"$ROOT/src/interpose" \
+  -DNAT_IP_MAPS='"/nonexistent/maps"' -DNAT_IP_TEST_NO_MAPS \
+  -rdynamic -o "$OUT/ip_standalone_nomaps" "$SRC/standalone.c" \
+  "$ROOT/src/interpose/interpose.c" -ldl -pthread
 { set +x; } 2>/dev/null
 
 # What the relocations of the consumers are, for the log.
@@ -69,6 +75,7 @@ if command -v readelf >/dev/null; then
 fi
 
 "${RUN[@]}" "$OUT/ip_standalone" "$OUT"
+"${RUN[@]}" "$OUT/ip_standalone_nomaps" "$OUT"
 
 # Real prebuilt addons, when named: NAT_IP_ADDONS="a.node b.node" (for this
 # architecture). Each is loaded (lazily: nothing of Node-API is called),

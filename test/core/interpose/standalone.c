@@ -173,7 +173,13 @@ static void test_kind(const char* name, int flags, int glob_dat,
   CHECK_EQ(r->status, NAT_IP_OK);
   CHECK_EQ(r->rebound, 2);
   CHECK_EQ(r->glob_dat, glob_dat);
+#ifdef NAT_IP_TEST_NO_MAPS
+  /* Without /proc/self/maps every store is between two mprotects. */
+  (void)relro;
+  CHECK_EQ(r->mprotects, 2);
+#else
   CHECK(relro ? r->mprotects > 0 : r->mprotects == 0);
+#endif
   prot_string(suffix, after, sizeof(after));
   CHECK(strcmp(before, after) == 0);
   CHECK_EQ(c.add(2, 3), 1005);
