@@ -483,9 +483,11 @@ ${t.lost > 0 ? '<p class="note warn">The engine dropped records: some chains may
 <section id="pool-section">
 <h2>Thread pool</h2>
 <p id="pool-verdict"></p>
+<div id="pool-detail">
 <canvas id="pool-chart" role="img" aria-label="pool utilisation and queue depth over the timeline's view"></canvas>
 <p class="hint">Per site, each item's time: <span class="key split-q"></span>queue wait (linked until a pool thread took it) <span class="key split-r"></span>pool run <span class="key split-l"></span>loop wait (its completion ready until the event loop ran it). Over every pool frame of the trace.</p>
 <table id="pool-table"></table>
+</div>
 </section>
 <section id="stack-section">
 <h2>Async call stack</h2>

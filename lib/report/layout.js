@@ -135,7 +135,7 @@ function rowMarks (row, frames, view, x0, width, span, minW, keep) {
   for (; k < row.idx.length; k++) {
     const i = row.idx[k]
     const b = frames.begin[i]
-    if (b > view.v1) break
+    if (b >= view.v1) break // starts at or past the right edge
     visited++
     const e = frames.end[i] === frames.end[i] ? frames.end[i] : span
     if (e < view.v0) continue
@@ -145,7 +145,7 @@ function rowMarks (row, frames, view, x0, width, span, minW, keep) {
     if (x < x0) x = x0
     if (right > x0 + width) right = x0 + width
     const w = Math.max(minW, right - x)
-    if (x + w <= covered + 0.5 && right - x < 1) continue // inside a pixel already drawn
+    if (right <= covered && right - x < 1) continue // inside a pixel already drawn
     idx.push(i)
     xs.push(x)
     ws.push(w)

@@ -31,7 +31,9 @@ function main () {
       document.body.setAttribute('data-selected', String(id))
       try {
         if (location.hash !== `#frame=${id}`) history.replaceState(null, '', `#frame=${id}`)
-      } catch (err) {} // some file: URLs refuse it; the selection still works
+      } catch (err) {
+        // Some file: URLs refuse it; the selection still works.
+      }
     },
     pickGroup (k) {
       const g = data.pendingGroups[k]
@@ -75,6 +77,7 @@ function main () {
   pool = createPoolView(data.pool, {
     section: $('pool-section'),
     verdict: $('pool-verdict'),
+    detail: $('pool-detail'),
     canvas: $('pool-chart'),
     table: $('pool-table'),
     plot: timeline.plot
@@ -120,6 +123,7 @@ function main () {
     frameBox: (id) => timeline.frameBox(id),
     afterDraw: () => timeline.afterDraw(),
     stats: () => timeline.stats(),
+    laneLabels: () => timeline.laneLabels(),
     frames: m.n
   }
   const hash = /^#frame=(\d+)$/.exec(location.hash)

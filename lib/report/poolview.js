@@ -10,12 +10,11 @@ const { sampleSeries } = require('./pool')
 
 const CHART_H = 90
 
-function createPoolView (pool, { section, verdict, canvas, table, plot }) {
+function createPoolView (pool, { section, verdict, detail, canvas, table, plot }) {
   verdict.textContent = pool.verdict.text
   verdict.setAttribute('data-level', pool.verdict.level)
   if (pool.size === 0) {
-    canvas.hidden = true
-    table.hidden = true
+    detail.hidden = true
     return { draw () {} }
   }
   section.setAttribute('data-pool-size', String(pool.size))

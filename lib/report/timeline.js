@@ -301,6 +301,8 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
     /** Resolves after the next draw. */
     afterDraw () { return new Promise((resolve) => { waiters.push(resolve); schedule() }) },
     stats: () => ({ drawn: state.drawn, visited: state.visited, lanes: m.lanes.length, width: cssWidth }),
+    /** The lanes' names as drawn in the gutter. */
+    laneLabels: () => m.lanes.map((_, l) => laneLabel(l)),
     plot: () => ({ x0: GUTTER, width: plotW() })
   }
 }
