@@ -150,8 +150,10 @@ function selectFrames (graph, all, maxFrames) {
 //   omitted: null or { events, frames, reason } (renderReport's option)
 //   sites:   site names; every `site` below is an index here
 //   lanes:   [{ env, thread, pool }], one timeline lane each
-//   frames:  { id, site, lane, begin, end, ready }, by begin time
-//   readies: { id, site, thread, env, ts, link, by } of the drawn frames
+//   frames:  { id, site, lane, begin, end, ready, parent }, by begin time
+//            (parent: the index here of the frame that linked, or -1)
+//   readies: { id, site, thread, env, ts, link, by, lane } of the drawn
+//            frames, by lane (-1: no lane or no time, last) then time
 //   links:   { id, site, thread, env, ts, frame, stack } (stack: an index
 //            in `stacks` or -1)
 //   others:  { id, site, thread, env } of frames named by a ready or a
@@ -253,13 +255,13 @@ function reportData (graph, { title, generated, maxFrames, exclude = new Set(), 
     const y = Number.isFinite(b.begin) ? b.begin : Infinity
     return x - y || a.id - b.id
   })
-  const frames = { id: [], site: [], lane: [], begin: [], end: [], ready: [] }
-  const readies = { id: [], site: [], thread: [], env: [], ts: [], link: [], by: [] }
+  const frames = { id: [], site: [], lane: [], begin: [], end: [], ready: [], parent: [] }
+  const keptIds = new Map() // id -> index in frames
+  const readyList = []
   const links = { id: [], site: [], thread: [], env: [], ts: [], frame: [], stack: [] }
-  const keptIds = new Set()
   let untimed = 0
   for (const f of ordered) {
-    keptIds.add(f.id)
+    keptIds.set(f.id, frames.id.length)
     if (!Number.isFinite(f.begin)) untimed++
     frames.id.push(f.id)
     frames.site.push(site(f.site))
@@ -268,14 +270,7 @@ function reportData (graph, { title, generated, maxFrames, exclude = new Set(), 
     frames.end.push(rel(f.end))
     frames.ready.push(f.readyID)
     const { r, l } = hops.get(f.id)
-    if (r === null) continue
-    readies.id.push(r.id)
-    readies.site.push(site(r.site))
-    readies.thread.push(r.thread)
-    readies.env.push(r.env)
-    readies.ts.push(rel(r.ts))
-    readies.link.push(r.linkID)
-    readies.by.push(r.readyBy)
+    if (r !== null) readyList.push(r)
     if (l === null) continue
     links.id.push(l.id)
     links.site.push(site(l.site))
@@ -284,6 +279,33 @@ function reportData (graph, { title, generated, maxFrames, exclude = new Set(), 
     links.ts.push(rel(l.ts))
     links.frame.push(l.frame)
     links.stack.push(stack(l.stack))
+  }
+  // Each frame's parent (the frame that linked its work) as an index in
+  // `frames`, -1 for the root or a frame not embedded: the page's request
+  // picker needs it for every frame at load.
+  for (const f of ordered) {
+    const { l } = hops.get(f.id)
+    const p = l === null ? undefined : keptIds.get(l.frame)
+    frames.parent.push(p === undefined ? -1 : p)
+  }
+  // Readies by lane, then time: the page draws each lane's ready marks from
+  // one contiguous, sorted run.
+  const readyLane = (r) => {
+    const lane = laneOf.get(`${r.env}:${r.thread}`)
+    return lane === undefined || !Number.isFinite(r.ts) ? lanes.length : lane
+  }
+  for (const r of readyList) r.lane = readyLane(r)
+  readyList.sort((a, b) => a.lane - b.lane || a.ts - b.ts || a.id - b.id)
+  const readies = { id: [], site: [], thread: [], env: [], ts: [], link: [], by: [], lane: [] }
+  for (const r of readyList) {
+    readies.id.push(r.id)
+    readies.site.push(site(r.site))
+    readies.thread.push(r.thread)
+    readies.env.push(r.env)
+    readies.ts.push(rel(r.ts))
+    readies.link.push(r.linkID)
+    readies.by.push(r.readyBy)
+    readies.lane.push(r.lane === lanes.length ? -1 : r.lane)
   }
 
   const pendingGroups = groupPending(pendingAll)

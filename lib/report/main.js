@@ -124,10 +124,12 @@ function main () {
     afterDraw: () => timeline.afterDraw(),
     stats: () => timeline.stats(),
     laneLabels: () => timeline.laneLabels(),
-    frames: m.n
+    frames: m.n,
+    readyAt: 0 // performance.now() when the page was ready
   }
   const hash = /^#frame=(\d+)$/.exec(location.hash)
   if (hash && m.frameIndex.has(Number(hash[1]))) actions.select(Number(hash[1]))
+  window.natReport.readyAt = performance.now()
   document.body.setAttribute('data-ready', 'true')
 }
 

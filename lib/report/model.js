@@ -44,11 +44,9 @@ function buildModel (data) {
       ready: f64(fr.ready)
     },
     frameIndex: indexOf(fr.id),
-    readyIndex: indexOf(data.readies.id),
-    linkIndex: indexOf(data.links.id),
-    otherIndex: indexOf(data.others.id),
+    _lookup: null, // the readies', links' and others' ID maps, made on first use
     span: 1,
-    parent: null,
+    parent: Int32Array.from(fr.parent),
     root: null
   }
   let span = data.span === null ? 0 : data.span
@@ -59,7 +57,7 @@ function buildModel (data) {
     else if (b === b && b > span) span = b
   }
   m.span = Math.max(1, span)
-  computeParents(m)
+  computeRoots(m)
   return m
 }
 
@@ -99,13 +97,13 @@ function walkSource (m) {
       return i === undefined ? undefined : frameStep(m, i)
     },
     ready (id) {
-      const j = m.readyIndex.get(id)
+      const j = lookup(m).ready.get(id)
       if (j === undefined) return undefined
       const r = d.readies
       return { kind: 'ready', id, site: siteName(m, r.site[j]), thread: r.thread[j], env: r.env[j], ts: r.ts[j], linkID: r.link[j], readyBy: r.by[j] }
     },
     link (id) {
-      const j = m.linkIndex.get(id)
+      const j = lookup(m).link.get(id)
       if (j === undefined) return undefined
       const l = d.links
       const step = { kind: 'link', id, site: siteName(m, l.site[j]), thread: l.thread[j], env: l.env[j], ts: l.ts[j], frame: l.frame[j] }
@@ -131,37 +129,40 @@ function frameWhere (m, id) {
     const lane = m.lanes[m.frame.lane[i]]
     return { site: siteName(m, m.frame.site[i]), thread: lane.thread, env: lane.env }
   }
-  const j = m.otherIndex.get(id)
+  const j = lookup(m).other.get(id)
   if (j === undefined) return null
   const o = m.data.others
   return { site: siteName(m, o.site[j]), thread: o.thread[j], env: o.env[j] }
 }
 
-// parent[i]: the index of the frame that linked frame i's work, -1 when
-// that is the root or not embedded. root[i]: the index of the topmost
-// embedded frame of i's chain (i itself for a root request). Parents have
-// smaller IDs than their children, so one pass in ID order settles roots.
-function computeParents (m) {
+// The ID -> index maps of readies, links and others: only the stack walk
+// and the panels need them, so they are made on the first click, not at
+// load.
+function lookup (m) {
+  if (m._lookup === null) {
+    m._lookup = { ready: indexOf(m.data.readies.id), link: indexOf(m.data.links.id), other: indexOf(m.data.others.id) }
+  }
+  return m._lookup
+}
+
+// root[i]: the index of the topmost embedded frame of i's chain (i itself
+// for a root request), from the parents lib/report.js embeds. Frames come
+// by begin time and a parent begins before its child, so one pass mostly
+// settles it; a parent later in the order (equal or missing times) is
+// followed up, at most n steps.
+function computeRoots (m) {
   const n = m.n
-  const parent = new Int32Array(n).fill(-1)
-  const d = m.data
+  const parent = m.parent
+  const root = new Int32Array(n).fill(-1)
   for (let i = 0; i < n; i++) {
-    const j = m.readyIndex.get(m.frame.ready[i])
-    if (j === undefined) continue
-    const k = m.linkIndex.get(d.readies.link[j])
-    if (k === undefined) continue
-    const p = m.frameIndex.get(d.links.frame[k])
-    if (p !== undefined && m.frame.id[p] < m.frame.id[i]) parent[i] = p
+    let r = i
+    let steps = 0
+    while (parent[r] >= 0 && steps++ < n) {
+      if (parent[r] < i && root[parent[r]] >= 0) { r = root[parent[r]]; break }
+      r = parent[r]
+    }
+    root[i] = r
   }
-  const byId = new Int32Array(n)
-  for (let i = 0; i < n; i++) byId[i] = i
-  byId.sort((a, b) => m.frame.id[a] - m.frame.id[b])
-  const root = new Int32Array(n)
-  for (let k = 0; k < n; k++) {
-    const i = byId[k]
-    root[i] = parent[i] < 0 ? i : root[parent[i]]
-  }
-  m.parent = parent
   m.root = root
 }
 

@@ -22,21 +22,20 @@ const MIN_W = 1
 const CHAR_PX = 6.4 // the average width of a label character at 11px
 const LABEL_MIN = 36 // narrowest frame that gets a label, px
 
-// Ready marks per lane: the times (sorted) and sites of the embedded
-// readies made on that lane's thread.
+// Ready marks per lane: { from, to } the run of data.readies made on that
+// lane's thread (lib/report.js orders readies by lane, then time).
 function readyMarks (m) {
-  const laneOf = new Map(m.lanes.map((l, i) => [`${l.env}:${l.thread}`, i]))
-  const per = m.lanes.map(() => [])
   const r = m.data.readies
-  for (let j = 0; j < r.id.length; j++) {
-    const lane = laneOf.get(`${r.env[j]}:${r.thread[j]}`)
-    if (lane === undefined || r.ts[j] === null) continue
-    per[lane].push([r.ts[j], r.site[j]])
+  const runs = m.lanes.map(() => ({ from: 0, to: 0 }))
+  let j = 0
+  while (j < r.id.length) {
+    const lane = r.lane[j]
+    let k = j
+    while (k < r.id.length && r.lane[k] === lane) k++
+    if (lane >= 0 && lane < runs.length) runs[lane] = { from: j, to: k }
+    j = k
   }
-  return per.map((list) => {
-    list.sort((a, b) => a[0] - b[0])
-    return { ts: Float64Array.from(list, (x) => x[0]), site: Int32Array.from(list, (x) => x[1]) }
-  })
+  return { ts: Float64Array.from(r.ts, (t) => t === null ? NaN : t), site: Int32Array.from(r.site), runs }
 }
 
 function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
@@ -45,7 +44,7 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
   const rowOf = new Int8Array(m.n).fill(-1)
   rows.forEach((lane) => lane.forEach((row, r) => { for (const i of row.idx) rowOf[i] = r }))
   const marks = readyMarks(m)
-  const geo = L.laneGeometry(rowsPerLane, { row: ROW, pad: PAD, axis: AXIS }, marks.map((x) => x.ts.length ? MARK_H + 2 : 0))
+  const geo = L.laneGeometry(rowsPerLane, { row: ROW, pad: PAD, axis: AXIS }, marks.runs.map((x) => x.to > x.from ? MARK_H + 2 : 0))
   const theme = {
     lane: cssVar('--lane'),
     laneAlt: cssVar('--lane-alt'),
@@ -63,7 +62,8 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
     chain: new Set(), // frame indices on the selected frame's stack
     root: -1, // only this request's subtree (a frame index), or -1: all
     drawn: 0, // marks drawn by the last draw
-    visited: 0
+    visited: 0,
+    drawMs: 0 // how long the last draw took
   }
   const waiters = []
   let scheduled = false
@@ -88,6 +88,7 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
   }
 
   function draw () {
+    const started = performance.now()
     const { v0, v1 } = state.view
     const W = plotW()
     const scale = W / (v1 - v0)
@@ -151,19 +152,19 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
       ctx.strokeRect(x + 0.5, y + 0.5, Math.max(2, w - 1), ROW - 1)
     }
     // Ready marks, one per pixel at most.
-    for (let l = 0; l < marks.length; l++) {
-      const mkl = marks[l]
-      if (mkl.ts.length === 0) continue
+    for (let l = 0; l < marks.runs.length; l++) {
+      const { from, to } = marks.runs[l]
+      if (to === from) continue
       const y = geo.top[l] + geo.height[l] - MARK_H - 1
-      let j = L.firstReaching(mkl.ts, v0)
+      let j = from + L.firstReaching(marks.ts.subarray(from, to), v0)
       let last = -1
       ctx.fillStyle = theme.edge
       ctx.fillRect(GUTTER, y + MARK_H - 1, plotW(), 1)
-      for (; j < mkl.ts.length && mkl.ts[j] <= v1; j++) {
-        const x = Math.floor(GUTTER + (mkl.ts[j] - v0) * scale)
+      for (; j < to && marks.ts[j] <= v1; j++) {
+        const x = Math.floor(GUTTER + (marks.ts[j] - v0) * scale)
         if (x === last) continue
         last = x
-        ctx.fillStyle = colours[mkl.site[j]].fill
+        ctx.fillStyle = colours[marks.site[j]].fill
         ctx.fillRect(x, y, 2, MARK_H)
       }
     }
@@ -184,6 +185,7 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
     }
     state.drawn = drawn
     state.visited = visited
+    state.drawMs = performance.now() - started
     canvas.setAttribute('data-view', `${Math.round(v0)}-${Math.round(v1)}`)
     canvas.setAttribute('data-drawn', String(drawn))
     for (const w of waiters.splice(0)) w()
@@ -300,7 +302,7 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
     },
     /** Resolves after the next draw. */
     afterDraw () { return new Promise((resolve) => { waiters.push(resolve); schedule() }) },
-    stats: () => ({ drawn: state.drawn, visited: state.visited, lanes: m.lanes.length, width: cssWidth }),
+    stats: () => ({ drawn: state.drawn, visited: state.visited, drawMs: state.drawMs, lanes: m.lanes.length, width: cssWidth }),
     /** The lanes' names as drawn in the gutter. */
     laneLabels: () => m.lanes.map((_, l) => laneLabel(l)),
     plot: () => ({ x0: GUTTER, width: plotW() })
