@@ -7,13 +7,15 @@
         "src/core/ids.c",
         "src/core/site.c",
         "src/core/ring.c",
+        "src/interpose/interpose.c",
         "src/napi/api.c",
         "src/napi/env.c",
         "src/napi/binding.c",
         "src/napi/queue.c",
-        "src/napi/work.c"
+        "src/napi/work.c",
+        "src/napi/hub.c"
       ],
-      "include_dirs": ["include", "src/core", "src/napi"],
+      "include_dirs": ["include", "src/core", "src/napi", "src/interpose"],
       "defines": [
         "NAT_VERSION=\"<!(node -p \"require('./package.json').version\")\""
       ],

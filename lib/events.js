@@ -14,6 +14,7 @@ const RECORD_SIZE = 48
 const W32 = RECORD_SIZE / 4
 const W16 = RECORD_SIZE / 2
 const TWO32 = 4294967296
+const RECORD_FLAG_CONSUMER = 1 // NAT_RECORD_FLAG_CONSUMER
 
 // Record type -> event name. The first four are the model's (DESIGN.md 2).
 const EVENT_NAMES = Object.freeze([
@@ -88,6 +89,7 @@ class EventBatch {
   siteAt (i) { const s = this._u32[i * W32 + 8]; return s === 0 ? null : this._siteName(s) }
   envAt (i) { return this._u32[i * W32 + 9] }
   threadAt (i) { return this._u32[i * W32 + 10] }
+  flagsAt (i) { return this._u16[i * W16 + 23] }
 
   // The record as an object with every field. For a lost marker, count is
   // the number of records of `thread` that were dropped (thread 0: threads
@@ -112,6 +114,8 @@ class EventBatch {
     if (type === EVENT_TYPES.lost) {
       obj.count = obj.linkID
       obj.linkID = 0
+      // Lost by one consumer (its queue was full), not by the engine.
+      if (this.flagsAt(i) & RECORD_FLAG_CONSUMER) obj.consumer = true
     }
     return obj
   }
@@ -120,11 +124,22 @@ class EventBatch {
     for (let i = 0; i < this.length; i++) yield this._object(i)
   }
 
-  // The number of records dropped that this batch reports (lost markers).
+  // The number of records missing from this batch: dropped by the engine
+  // or by the consumer that drained it (lost markers).
   get lost () {
     let n = 0
     for (let i = 0; i < this.length; i++) {
       if (this.typeAt(i) === EVENT_TYPES.lost) n += this.linkIDAt(i)
+    }
+    return n
+  }
+
+  // Of lost, the records the consumer could not keep (its limit); the
+  // rest the engine dropped.
+  get consumerLost () {
+    let n = 0
+    for (let i = 0; i < this.length; i++) {
+      if (this.typeAt(i) === EVENT_TYPES.lost && (this.flagsAt(i) & RECORD_FLAG_CONSUMER)) n += this.linkIDAt(i)
     }
     return n
   }
@@ -160,4 +175,4 @@ class EventBatch {
   }
 }
 
-module.exports = { EventBatch, EVENT_NAMES, EVENT_TYPES, RECORD_SIZE, seedLine, seedObject }
+module.exports = { EventBatch, EVENT_NAMES, EVENT_TYPES, RECORD_SIZE, RECORD_FLAG_CONSUMER, seedLine, seedObject }

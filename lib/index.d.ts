@@ -26,6 +26,8 @@ export interface TraceEvent {
   site: string | null
   /** Only on `lost` events: how many records of `thread` were dropped. */
   count?: number
+  /** Only on `lost` events: true when the consumer that drained it lost them (its limit), not the engine. */
+  consumer?: true
 }
 
 /** The seed format of DESIGN.md section 2 (what toJSON() gives). */
@@ -43,8 +45,11 @@ export class EventBatch implements Iterable<TraceEvent> {
   constructor(buffer: ArrayBuffer | null, siteName?: (index: number) => string | null)
   readonly buffer: ArrayBuffer
   readonly length: number
-  /** Records dropped that this batch reports through `lost` events. */
+  /** Records missing from this batch (engine drops and consumer losses), from its `lost` events. */
   readonly lost: number
+  /** Of lost, the records the consumer that drained it could not keep. */
+  readonly consumerLost: number
+  flagsAt(index: number): number
   get(index: number): TraceEvent
   typeAt(index: number): number
   eventAt(index: number): EventName | 'unknown'
@@ -81,6 +86,41 @@ export interface EnableOptions {
    * async_hooks as sites `js:<type>`. false turns it off; absent keeps it.
    */
   js?: boolean | { ignore?: string[] }
+  /** Most records drain() keeps waiting between two calls (default 1048576); the rest are counted as lost. Applies when drain()'s queue is made (the first enable() or drain()). */
+  limit?: number
+  /** false: this program does not read with drain(); no queue is kept for it until drain() is first called. Default true. */
+  drain?: boolean
+}
+
+export interface ConsumerOptions {
+  /** Shown in stats().consumers (at most 63 bytes kept). */
+  name?: string
+  /** Most records waiting (default 1048576); the rest are counted as lost. */
+  limit?: number
+}
+
+export interface ConsumerStats {
+  name: string
+  /** Serial of the env that made it. */
+  env: number
+  /** Records waiting for its next drain. */
+  queued: number
+  limit: number
+  /** Records handed to it, ever (lost markers excluded). */
+  delivered: number
+  /** Records it lost (past its limit, or taken and not used), ever. */
+  lost: number
+  open: boolean
+}
+
+/** A reader of its own: sees every event drained from the engine after it was made, whoever else reads. */
+export class Consumer {
+  readonly name: string
+  drain(options?: DrainOptions): EventBatch
+  stats(): ConsumerStats
+  /** Counts n records it took but could not use as its own loss. */
+  countLost(n: number): void
+  close(): void
 }
 
 export interface DrainOptions {
@@ -120,6 +160,8 @@ export interface Stats {
   bridgeLinks: number
   /** Promises the bridge holds continuations of, not yet resolved. */
   bridgeWaiting: number
+  /** Every open consumer of the process (drain, track, recorders; any env). */
+  consumers: ConsumerStats[]
 }
 
 interface StepCommon {
@@ -201,6 +243,38 @@ export interface GraphOptions {
   stacks?: ((linkID: number) => string | undefined) | Map<number, string>
 }
 
+/** One event of the Trace Event Format (Perfetto, chrome://tracing). */
+export interface ChromeTraceEvent {
+  name: string
+  cat?: string
+  /** X: a frame, s/f: a link's flow arrow, i: a ready or pending item, M: metadata. */
+  ph: 'X' | 's' | 'f' | 'i' | 'M'
+  /** Microseconds since the graph's first event. */
+  ts?: number
+  dur?: number
+  /** The env (1: main thread). */
+  pid: number
+  /** The thread. */
+  tid: number
+  id?: number
+  bp?: 'e'
+  s?: 't' | 'p'
+  args?: Record<string, unknown>
+}
+
+export interface ChromeTrace {
+  traceEvents: ChromeTraceEvent[]
+  displayTimeUnit: 'ms'
+  metadata: { 'napi-async-trace': { events: number; lost: number; problems: number; firstTsNs: number } }
+}
+
+export interface ChromeTraceOptions {
+  /** Pending work as instant events (default true). */
+  pending?: boolean
+  /** Readies as instant events on the thread that made them ready (default true). */
+  readies?: boolean
+}
+
 export class AsyncGraph {
   constructor(options?: GraphOptions)
   /** Adds events (accumulating); malformed events throw with their index. */
@@ -234,18 +308,28 @@ export class AsyncGraph {
   children(id: number): number[]
   readonly roots: number[]
   sites(): SiteTotals[]
+  /** Frames as slices per env and thread, links as flow arrows: JSON.stringify it for Perfetto. */
+  toChromeTrace(options?: ChromeTraceOptions): ChromeTrace
+  /** `root;site;...;site weight` lines, weight = each frame's run time in ns (speedscope, flamegraph.pl). */
+  toFolded(options?: { maxDepth?: number }): string
+  /** Graphviz DOT: frames clustered by site, edges from requester to frame; past maxNodes (default 2000) the slowest are kept. */
+  toDot(options?: { maxNodes?: number }): string
 }
 
 export interface TrackOptions {
   stacks?: boolean
   js?: EnableOptions['js']
   capacity?: number
+  /** Most records the tracker keeps (default 1048576); past it they are counted in `lost` and a NAT_TRACK_LIMIT warning is emitted. */
+  limit?: number
 }
 
 export interface TrackResult<T> {
   result: T
   pending: PendingItem[]
   graph: AsyncGraph
+  /** Records the tracker could not keep (its limit); pending may then be incomplete. */
+  lost: number
 }
 
 export interface Marks {
@@ -270,6 +354,8 @@ export function enable(options?: EnableOptions): void
 export function disable(): void
 export function isEnabled(): boolean
 export function drain(options?: DrainOptions): EventBatch
+/** A consumer of its own (see Consumer). */
+export function consumer(options?: ConsumerOptions): Consumer
 export function decode(buffer: ArrayBuffer): EventBatch
 export function stats(): Stats
 export const marks: Marks
@@ -289,6 +375,38 @@ export const EVENT_TYPES: Readonly<Record<EventName, number>>
 /** The C function table for other addons (see include/napi_async_trace.h). */
 export const nativeApi: object
 export const constants: Constants
+
+// errors:begin (generated by scripts/gen-errors.js from NAT_ERRNO_MAP)
+export type NatErrorCode =
+  | 'NAT_EINVAL'
+  | 'NAT_ENOMEM'
+  | 'NAT_EWRONGTHREAD'
+  | 'NAT_ECLOSING'
+  | 'NAT_EFULL'
+  | 'NAT_EALREADY'
+  | 'NAT_ENOTLOADED'
+  | 'NAT_EVERSION'
+  | 'NAT_ENAPI'
+  | 'NAT_EFRAME'
+  | 'NAT_EBUSY'
+  | 'NAT_ENAMETOOLONG'
+  | 'NAT_ERANGE'
+  | 'NAT_EBADTRACE'
+  | 'NAT_EIO'
+  | 'NAT_ENOADDON'
+// errors:end
+/** Every error napi-async-trace throws: a TypeError (NAT_EINVAL), a
+ * RangeError (NAT_ERANGE, NAT_ENAMETOOLONG) or an Error, with `code`. */
+export interface NatError extends Error {
+  code: NatErrorCode
+}
+/** The error codes a user can see, with their C value and message. */
+export const codes: Readonly<Record<NatErrorCode, Readonly<{ errno: number, message: string }>>>
 export const version: string
-/** How callbacks get their requester's AsyncLocalStorage store: Node's napi context or a per-task snapshot (Node 24+). */
-export const contextCarrier: 'napi' | 'snapshot'
+/**
+ * The copy of the package that runs the engine in this env: the first one
+ * loaded. A later copy (a cleared require cache, another path or version)
+ * returns that copy's module; one of another version warns once
+ * (code NAT_SECOND_COPY).
+ */
+export const engine: { readonly version: string, readonly path: string }

@@ -1,40 +1,48 @@
 'use strict'
 // napi-async-trace: the JS surface. Arguments are checked here and bad ones
-// throw TypeError/RangeError with a Node-style `code` before the addon is
-// called; the addon checks again (it can be reached directly).
+// throw TypeError/RangeError with a `code` (NAT_EINVAL, NAT_ERANGE, ...;
+// lib/errors.js) before the addon is called; the addon checks again (it can
+// be reached directly) and throws the same codes.
 //
 // Everything here runs on the JS thread of the env that called it (the main
-// thread or a Worker). Recording, rings and drains are process-wide: one
-// drain() anywhere takes the events of every thread and every env, each
-// event carrying its env and thread.
+// thread or a Worker). Recording and rings are process-wide; reading is per
+// consumer (lib/consumer.js): drain() here, each track(), the recorder and
+// the bridges each see every event of every thread and env, each event
+// carrying its env and thread.
+
+// One engine per process (see lib/binding.js): when another copy of the
+// package was loaded first in this env, its module is this one. A copy of
+// another version says so once; nat.engine names the copy in use.
+const ENGINE = Symbol.for('napi-async-trace:engine')
+const OWN_VERSION = require('../package.json').version
+const firstEngine = globalThis[ENGINE]
+if (firstEngine !== undefined && firstEngine !== null && firstEngine.exports) {
+  if (firstEngine.version !== OWN_VERSION) {
+    if (firstEngine.warned === undefined) firstEngine.warned = new Set()
+    if (!firstEngine.warned.has(OWN_VERSION)) {
+      firstEngine.warned.add(OWN_VERSION)
+      process.emitWarning(`napi-async-trace ${OWN_VERSION} (${__dirname}) found napi-async-trace ` +
+        `${firstEngine.version} (${firstEngine.path}) already loaded and uses it: one engine per process`,
+      { code: 'NAT_SECOND_COPY' })
+    }
+  }
+  module.exports = firstEngine.exports
+  return // eslint-disable-line no-unreachable
+}
+
 const binding = require('./binding')
 const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
-  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
+  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType, natError
 } = require('./errors')
 const { AsyncGraph, formatSteps } = require('./graph')
-const { Bridge, quietly, LIB_DIR } = require('./bridge')
+const { Bridge, LIB_DIR } = require('./bridge')
+const { Consumer, DEFAULT_LIMIT: CONSUMER_LIMIT, MAX_LIMIT: CONSUMER_MAX_LIMIT } = require('./consumer')
 
 const C = binding.constants
 
-// Do napi async contexts carry AsyncLocalStorage into callbacks? They do
-// where the store lives on the async resource (Node 20, 22); with
-// AsyncContextFrame (Node 24+) they do not, and the engine then captures
-// AsyncLocalStorage.snapshot() per task instead. Asked once per env, by
-// experiment rather than by version number.
-function probeContextCarriage () {
-  const { AsyncLocalStorage } = require('node:async_hooks')
-  const als = new AsyncLocalStorage()
-  const marker = {}
-  const handle = als.run(marker, () => binding.probeCapture())
-  const carried = binding.probeRun(handle, () => als.getStore() === marker)
-  als.disable()
-  binding.setContextCarrier(carried ? null : quietly(AsyncLocalStorage.snapshot))
-  return carried
-}
-const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
-const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js'])
+const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain'])
 const DEFAULT_STACK_LIMIT = 10000
 const STACK_LINES = 12 // most lines of a link stack kept
 
@@ -67,6 +75,11 @@ function siteName (index) {
  *   js          true or { ignore: [types] }: the JS resource bridge
  *               (promises, timers, I/O through async_hooks, recorded as
  *               sites js:<type>); false turns it off; absent leaves it.
+ *   limit       most records drain() keeps waiting between two calls
+ *               (default 1048576); past it they are counted as lost.
+ *   drain       false: this program does not read with drain() (another
+ *               consumer does, e.g. a recorder); no queue is kept for it
+ *               until drain() is first called. Default true.
  * When called outside any traced frame, the current turn becomes the root
  * frame 0 (executionBegin 0 now, executionEnd 0 when the turn ends).
  */
@@ -77,7 +90,9 @@ function enable (options = {}) {
       throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...ENABLE_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const { capacity, maxThreads, stacks, stackLimit, js } = options
+  const { capacity, maxThreads, stacks, stackLimit, js, limit } = options
+  if (limit !== undefined) validateInteger(limit, 'options.limit', 1, CONSUMER_MAX_LIMIT)
+  if (options.drain !== undefined && typeof options.drain !== 'boolean') throw invalidArgType('options.drain', 'of type boolean', options.drain)
   if (capacity !== undefined) validateInteger(capacity, 'options.capacity', C.MIN_CAPACITY, C.MAX_CAPACITY)
   if (maxThreads !== undefined) validateInteger(maxThreads, 'options.maxThreads', 1, MAX_THREADS_LIMIT)
   if (stacks !== undefined && typeof stacks !== 'boolean') throw invalidArgType('options.stacks', 'of type boolean', stacks)
@@ -95,6 +110,7 @@ function enable (options = {}) {
       jsIgnore = js.ignore
     }
   }
+  if (options.drain !== false) programConsumer(limit)
   if (binding.enable(capacity, maxThreads)) process.nextTick(binding.rootEnd)
   if (stackLimit !== undefined) setStackLimit(stackLimit)
   if (stacks === true) binding.setLinkHook(captureLinkStack)
@@ -115,31 +131,50 @@ function isEnabled () {
   return binding.enabled()
 }
 
+// The program's own consumer, read by drain(): made by enable() or the
+// first drain(), so events before either are not kept for it.
+let program = null
+function programConsumer (limit) {
+  if (program === null) program = new Consumer(binding, siteName, { name: 'drain', limit: limit === undefined ? CONSUMER_LIMIT : limit })
+  return program
+}
+
 /**
- * Moves the events recorded since the last drain (of every thread and env)
- * into one EventBatch, merged by time. Options: max, the most records to
- * take (the rest stay for the next drain). Dropped records appear as `lost`
- * events carrying their count.
+ * The events recorded since the last drain (of every thread and env) as
+ * one EventBatch, merged by time. Other consumers (track(), a recorder)
+ * see the same events: drain() takes nothing from them. Options: max, the
+ * most records to take (the rest stay for the next drain). Records dropped
+ * by the engine, or not kept because more than enable()'s `limit` waited,
+ * appear as `lost` events carrying their count.
  */
 function drain (options) {
-  let max = 0
-  if (options !== undefined) {
-    validateObject(options, 'options')
-    if (options.max !== undefined) max = validateInteger(options.max, 'options.max', 1, 0xffffffff)
-  }
-  const batch = new EventBatch(binding.drain(max), siteName)
-  for (const c of collectors) c.add(batch)
-  return batch
+  return programConsumer().drain(options)
+}
+
+/**
+ * A consumer of its own: sees every event drained from the engine from
+ * now on, whoever else reads. options: name (shown in stats().consumers),
+ * limit (most records waiting, default 1048576; the rest are counted).
+ * Returns { drain(options), stats(), close(), countLost(n) }.
+ */
+function consumer (options = {}) {
+  validateObject(options, 'options')
+  const c = new Consumer(binding, siteName, options)
+  c.drain() // what came before is not its own
+  return c
 }
 
 /**
  * Counters of the engine: recorded (committed records, ever), dropped
  * (exact, ever), drained, pending (in rings now), capacity, rings, threads
  * (recording now), threadsSeen, ringBytes, recordSize, lastId, sites,
- * enabled.
+ * enabled; consumers: [{ name, env, queued, limit, delivered, lost, open }].
  */
 function stats () {
   const s = binding.stats()
+  // Every consumer of the process (drain, track, recorders, in any env)
+  // with what it has waiting and what it lost.
+  s.consumers = binding.consumers()
   s.stacks = linkStacks.map.size
   s.stacksEvicted = linkStacks.evicted
   s.bridge = bridge !== null && bridge.active
@@ -170,9 +205,7 @@ const marks = Object.freeze({
     validateString(name, 'name')
     if (name.length === 0) throw invalidArgValue('name', 'must not be empty', name)
     if (Buffer.byteLength(name) > C.SITE_NAME_MAX) {
-      const err = new RangeError(`The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
-      err.code = 'ERR_OUT_OF_RANGE'
-      throw err
+      throw natError('NAT_ENAMETOOLONG', `The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
     }
     if (name.includes('\0')) throw invalidArgValue('name', 'must not contain NUL', name)
     return binding.site(name)
@@ -290,13 +323,11 @@ function graph (events, options = {}) {
 
 // ---- track and the node:test helper ------------------------------------------
 
-// Graphs fed by every drain() while a track() or assertNoPending() runs.
-const collectors = new Set()
 // Trackers running since one of them switched recording on; the last of
 // them switches it off.
 let trackersOwning = 0
 
-const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity'])
+const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity', 'limit'])
 
 // Starts watching: enables recording when off (and turns it off again at
 // the end), and collects what every drain() takes from now on.
@@ -312,21 +343,37 @@ function startTracker (options, name) {
   if (!binding.enabled()) trackersOwning = 1
   else if (trackersOwning > 0) trackersOwning++
   const owns = trackersOwning > 0
-  const opts = {}
-  for (const key of TRACK_OPTIONS) if (options[key] !== undefined) opts[key] = options[key]
+  const opts = { drain: false }
+  for (const key of TRACK_OPTIONS) if (key !== 'limit' && options[key] !== undefined) opts[key] = options[key]
+  // The tracker's own consumer: bounded by options.limit; what did not fit
+  // is counted in result.lost (and its pending list may then be short).
+  const c = consumer({ name: name === 'options' ? 'track' : 'assertNoPending', limit: options.limit === undefined ? CONSUMER_LIMIT : options.limit })
   enable(opts)
   const g = graph()
   const start = Number(process.hrtime.bigint())
   const env = binding.envSerial()
-  drain() // what came before is not ours (outer trackers still get it)
-  collectors.add(g)
-  return {
+  const tracker = {
     graph: g,
+    lost: 0,
     // Everything drained, then what is still pending from this env since
     // the start: links, readies, and frames not open right now.
     finish () {
-      drain()
-      collectors.delete(g)
+      const batch = c.drain()
+      c.close()
+      try {
+        g.add(batch)
+      } catch (err) {
+        // The graph refused them (a limit of its own): counted, not lost
+        // silently.
+        c.countLost(batch.length)
+        tracker.lost += batch.length
+        process.emitWarning(`napi-async-trace: ${tracker.lost} record(s) left out of the tracker's graph: ${err.message}`, { code: 'NAT_TRACK_LIMIT' })
+      }
+      const kept = batch.consumerLost
+      if (kept > 0) {
+        tracker.lost += kept
+        process.emitWarning(`napi-async-trace: the tracker kept ${batch.length} records and lost ${kept} past its limit (${options.limit === undefined ? CONSUMER_LIMIT : options.limit}); pending may be incomplete (raise options.limit)`, { code: 'NAT_TRACK_LIMIT' })
+      }
       const open = new Set(binding.openFrames())
       // Unsettled promise continuations are left out: they hold nothing
       // alive, and test runners and async functions leave plenty of them
@@ -338,6 +385,7 @@ function startTracker (options, name) {
       return pending
     }
   }
+  return tracker
 }
 
 const TRACK_SITE_NAME = 'napi-async-trace:track'
@@ -349,9 +397,11 @@ let trackSite = 0
  * readies and frames recorded in this env since fn started that are still
  * unfinished (see AsyncGraph#pending), with their linking JS stacks when
  * options.stacks is true; JS resources too with options.js. Recording is
- * switched on for the call when it was off. track() drains the engine: the
- * events it takes are in result.graph, not in a later drain(). If fn
- * throws or rejects, track rejects with that error.
+ * switched on for the call when it was off. track() reads through a
+ * consumer of its own (drain() still sees the same events), keeping at
+ * most options.limit records (default 1048576); result.lost counts what it
+ * could not keep (a warning NAT_TRACK_LIMIT says so). If fn throws or
+ * rejects, track rejects with that error.
  */
 function track (fn, options = {}) {
   if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn)
@@ -374,7 +424,7 @@ async function trackAsync (fn, tracker) {
     throw err
   }
   const pending = tracker.finish()
-  return { result, pending, graph: tracker.graph }
+  return { result, pending, graph: tracker.graph, lost: tracker.lost }
 }
 
 /** Pending items (from track() or graph.pending()) as readable text. */
@@ -426,6 +476,8 @@ module.exports = {
   disable,
   isEnabled,
   drain,
+  consumer,
+  Consumer,
   decode,
   stats,
   marks,
@@ -442,9 +494,11 @@ module.exports = {
   EVENT_TYPES,
   nativeApi: binding.nativeApi,
   constants: C,
+  // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
+  codes: require('./errors').codes,
   version: C.VERSION,
-  // How callbacks get their requester's AsyncLocalStorage store here:
-  // 'napi' (Node's own async context) or 'snapshot' (one
-  // AsyncLocalStorage.snapshot() per task, Node 24+).
-  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot'
+  // The copy of the package that runs the engine in this env (the first one
+  // loaded; later copies use it).
+  engine: Object.freeze({ version: OWN_VERSION, path: __dirname })
 }
+if (globalThis[ENGINE] !== undefined && !globalThis[ENGINE].exports) globalThis[ENGINE].exports = module.exports

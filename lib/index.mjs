@@ -4,8 +4,8 @@ import { createRequire } from 'node:module'
 const nat = createRequire(import.meta.url)('./index.js')
 
 export const {
-  enable, disable, isEnabled, drain, decode, stats, marks,
+  enable, disable, isEnabled, drain, consumer, Consumer, decode, stats, marks,
   graph, track, assertNoPending, linkStack, formatPending, formatStack, AsyncGraph,
-  EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, version, contextCarrier, renderReport
+  EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, codes, version, renderReport, engine
 } = nat
 export default nat

@@ -110,23 +110,18 @@ int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
               uint64_t ready_id, uint32_t site, uint32_t env);
 
 /*
- * As nat__emit, with a timestamp the caller took earlier (0: now), and
- * without looking at nat__enabled: the caller checked it when it decided to
- * record, typically when it made the event's ID. Once an ID is handed out
- * its event must be committed or dropped and counted; a disable() landing
- * between the check and the write must not make it vanish (recorded +
- * dropped would no longer add up to what producers were told was recorded,
- * and the ID would appear in later events with no record of its own).
- * Returns 1 (committed) or -1 (dropped), never 0.
- *
- * The timestamp is for an event whose effect must not be seen before it is
- * recorded, say a ready that enqueues work another thread may run at once:
- * take the time, act, then record. `ts` must not be older than this
- * thread's previous record (records of one thread stay in time order).
+ * As nat__emit, without looking at nat__enabled: for an event owed to an ID
+ * the caller already handed out (it checked nat__enabled when it made the
+ * ID), or to a frame begun while recording was on. Once an ID is handed out
+ * its events must be committed or dropped and counted; a disable() landing
+ * between the check and the write (or before a frame ends) must not make
+ * them vanish: recorded + dropped would no longer add up to what producers
+ * were told was recorded, and the ID would appear in later events with no
+ * record of its own. Returns 1 (committed) or -1 (dropped), never 0.
  */
-int nat__emit_at(uint64_t ts, nat_event_type_t type, uint64_t execute_id,
-                 uint64_t link_id, uint64_t ready_id, uint32_t site,
-                 uint32_t env);
+int nat__emit_owed(nat_event_type_t type, uint64_t execute_id,
+                   uint64_t link_id, uint64_t ready_id, uint32_t site,
+                   uint32_t env);
 
 /* The serial of the calling thread (assigns one if it has none yet). */
 uint32_t nat__thread_serial(void);

@@ -205,14 +205,14 @@ static void ring_thread_exit(void* arg) {
 int nat__emit(nat_event_type_t type, uint64_t execute_id, uint64_t link_id,
               uint64_t ready_id, uint32_t site, uint32_t env) {
   if (!nat__is_enabled()) return 0;
-  return nat__emit_at(0, type, execute_id, link_id, ready_id, site, env);
+  return nat__emit_owed(type, execute_id, link_id, ready_id, site, env);
 }
 
 /* No check of nat__enabled here: the caller decided to record when it made
  * the event's ID (see nat_core.h). */
-int nat__emit_at(uint64_t ts, nat_event_type_t type, uint64_t execute_id,
-                 uint64_t link_id, uint64_t ready_id, uint32_t site,
-                 uint32_t env) {
+int nat__emit_owed(nat_event_type_t type, uint64_t execute_id,
+                   uint64_t link_id, uint64_t ready_id, uint32_t site,
+                   uint32_t env) {
   nat__ring_t* r = tls_ring;
   if (r == NULL) {
     r = ring_acquire();
@@ -234,7 +234,7 @@ int nat__emit_at(uint64_t ts, nat_event_type_t type, uint64_t execute_id,
   }
 
   nat_record_t* rec = &r->buf[h & r->mask];
-  rec->ts = ts != 0 ? ts : nat__now_ns();
+  rec->ts = nat__now_ns();
   rec->execute_id = execute_id;
   rec->link_id = link_id;
   rec->ready_id = ready_id;
@@ -512,8 +512,15 @@ void nat__stats(nat__stats_t* s) {
 void nat__set_max_rings(uint32_t n) {
   uv_once(&core_once, core_init_once);
   uv_mutex_lock(&reg_mutex);
+  int raised = (n ? n : NAT__MAX_RINGS_DEFAULT) > max_rings;
   max_rings = n ? n : NAT__MAX_RINGS_DEFAULT;
   uv_mutex_unlock(&reg_mutex);
+  /* A higher limit can give a ring to a thread that got none: make the
+   * threads that failed try again (they compare this generation with the
+   * one they failed at). Relaxed is enough: the retry reads max_rings
+   * under reg_mutex, which orders it after the store above. */
+  if (raised)
+    atomic_fetch_add_explicit(&free_generation, 1, memory_order_relaxed);
 }
 
 void nat__site_reset(void);

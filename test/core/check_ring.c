@@ -116,17 +116,17 @@ START_TEST(ring_enable_disable) {
 }
 END_TEST
 
-/* nat__emit_at commits whatever nat__enabled says: its caller decided to
+/* nat__emit_owed commits whatever nat__enabled says: its caller decided to
  * record when it made the event's ID, and a disable() in between must not
  * lose an event that was neither recorded nor counted (regression). */
-START_TEST(ring_emit_at_records_after_disable) {
+START_TEST(ring_emit_owed_records_after_disable) {
   ck_assert_int_eq(nat__enable(16), 0);
   ck_assert_int_eq(nat__emit(NAT_EV_LINK, 0, 1, 0, 0, 0), 1);
   nat__disable();
   ck_assert_int_eq(nat__emit(NAT_EV_LINK, 0, 2, 0, 0, 0), 0);
-  ck_assert_int_eq(nat__emit_at(0, NAT_EV_LINK, 0, 3, 0, 0, 0), 1);
+  ck_assert_int_eq(nat__emit_owed(NAT_EV_LINK, 0, 3, 0, 0, 0), 1);
   for (int i = 0; i < 20; i++) {
-    int r = nat__emit_at(0, NAT_EV_LINK, 0, 4, 0, 0, 0);
+    int r = nat__emit_owed(NAT_EV_LINK, 0, 4, 0, 0, 0);
     ck_assert_int_eq(r, i < 14 ? 1 : -1);
   }
   nat__stats_t s = stats();
@@ -435,6 +435,40 @@ START_TEST(ring_ringless_thread_retries_after_recycle) {
 }
 END_TEST
 
+/*
+ * Regression (issue 12, item 7): raising the ring limit lets a thread that
+ * found no ring get one. Thread B records while the only ring is taken
+ * (dropped, counted); the limit is raised with no drain in between; B's
+ * next record must commit into a ring of its own.
+ */
+START_TEST(ring_raised_limit_gives_ringless_thread_a_ring) {
+  ck_assert_int_eq(nat__enable(16), 0);
+  nat__set_max_rings(1);
+  ck_assert_uint_eq(emit_n(1, NULL), 1); /* the only ring is this thread's */
+
+  retry_t r = {0};
+  uv_thread_t b;
+  ck_assert_int_eq(uv_sem_init(&r.first_done, 0), 0);
+  ck_assert_int_eq(uv_sem_init(&r.drained, 0), 0);
+  ck_assert_int_eq(uv_thread_create(&b, retry_thread, &r), 0);
+  uv_sem_wait(&r.first_done);
+  nat__set_max_rings(2);
+  uv_sem_post(&r.drained);
+  ck_assert_int_eq(uv_thread_join(&b), 0);
+
+  ck_assert_int_eq(r.first, -1);
+  ck_assert_msg(r.second == 1,
+                "a thread that once got no ring still gets none after the "
+                "ring limit was raised (nat__emit returned %d)", r.second);
+  nat__stats_t s = stats();
+  ck_assert_uint_eq(s.rings, 2);
+  ck_assert_uint_eq(s.recorded, 2);
+  ck_assert_uint_eq(s.dropped, 1);
+  uv_sem_destroy(&r.first_done);
+  uv_sem_destroy(&r.drained);
+}
+END_TEST
+
 START_TEST(ring_reset_frees_everything) {
   ck_assert_int_eq(nat__enable(32), 0);
   nat__set_max_rings(1);
@@ -518,7 +552,7 @@ Suite* nat_ring_suite(void) {
   tcase_add_test(tc, ring_off_by_default);
   tcase_add_test(tc, ring_emit_stores_every_field);
   tcase_add_test(tc, ring_enable_disable);
-  tcase_add_test(tc, ring_emit_at_records_after_disable);
+  tcase_add_test(tc, ring_emit_owed_records_after_disable);
   tcase_add_test(tc, ring_capacity_rounding);
   tcase_add_test(tc, ring_holds_capacity_records);
   tcase_add_test(tc, ring_full_drops_and_counts);
@@ -534,6 +568,7 @@ Suite* nat_ring_suite(void) {
   tcase_add_test(tc, ring_owner_counts);
   tcase_add_test(tc, ring_limit_drops_ringless_threads);
   tcase_add_test(tc, ring_ringless_thread_retries_after_recycle);
+  tcase_add_test(tc, ring_raised_limit_gives_ringless_thread_a_ring);
   tcase_add_test(tc, ring_reset_frees_everything);
   tcase_add_test(tc, ring_old_capacity_ring_is_released);
   suite_add_tcase(s, tc);

@@ -1,0 +1,31 @@
+/*
+ * A consumer of the provider, built three ways by test/core/Makefile:
+ *   lazy   -Wl,-z,lazy            calls through PLT slots (JUMP_SLOT) in the
+ *                                 writable .got.plt, bound at first call;
+ *   now    -Wl,-z,now,-z,relro    the same slots bound at load and made
+ *                                 read-only (PT_GNU_RELRO);
+ *   noplt  -fno-plt, now, relro,  calls and the address taken below read
+ *          NAT_IPC_ADDR           the GOT entry of a GLOB_DAT relocation;
+ *   table  lazy, NAT_IPC_TABLE    also a function pointer in data: an
+ *                                 R_X86_64_64 / R_AARCH64_ABS64 relocation
+ *                                 naming nat_ipp_add, which the interposer
+ *                                 does not rebind but counts as skipped.
+ */
+extern int nat_ipp_add(int a, int b);
+extern int nat_ipp_mul(int a, int b);
+
+int nat_ipc_add(int a, int b) { return nat_ipp_add(a, b); }
+
+int nat_ipc_mul(int a, int b) { return nat_ipp_mul(a, b); }
+
+#ifdef NAT_IPC_ADDR
+typedef int (*nat_ipc_fn)(int, int);
+nat_ipc_fn nat_ipc_add_addr(void) { return &nat_ipp_add; }
+#endif
+
+#ifdef NAT_IPC_TABLE
+typedef int (*nat_ipc_tfn)(int, int);
+/* A writable table, so the pointer is relocated where it is stored. */
+nat_ipc_tfn nat_ipc_table[1] = {&nat_ipp_add};
+int nat_ipc_table_add(int a, int b) { return nat_ipc_table[0](a, b); }
+#endif
