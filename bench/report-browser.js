@@ -84,7 +84,7 @@ async function main () {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
   })
-  const r = new Map(SIZES.map((n) => [n, { load: [], zoom: [], zoomDraw: [], pan: [], panDraw: [] }]))
+  const r = new Map(SIZES.map((n) => [n, { load: [], zoom: [], zoomDraw: [], pan: [], panDraw: [], phases: [] }]))
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const n of SIZES) {
@@ -93,6 +93,7 @@ async function main () {
         await page.goto(pathToFileURL(files.get(n)).href)
         await page.locator('body[data-ready="true"]').waitFor({ timeout: 120_000 })
         const load = performance.now() - t0
+        r.get(n).phases.push(await page.evaluate(() => window.natReport.phases))
         const zoom = await page.evaluate(steps, 'zoom')
         const pan = await page.evaluate(steps, 'pan')
         const x = r.get(n)
@@ -114,6 +115,11 @@ async function main () {
   for (const n of SIZES) {
     const x = r.get(n)
     console.log([String(n).padStart(8), ...[x.load, x.zoom, x.zoomDraw, x.pan, x.panDraw].map((v) => spread(v).padStart(24))].join(''))
+  }
+  console.log('\nwhere the load goes (in the page, ms, medians): script start (HTML received and parsed), then each step of the viewer')
+  for (const n of SIZES) {
+    const ph = r.get(n).phases
+    console.log(`${String(n).padStart(8)}  ` + Object.keys(ph[0]).map((k) => `${k} ${median(ph.map((p) => p[k])).toFixed(0)}`).join(', '))
   }
   const big = r.get(250000)
   if (big) {

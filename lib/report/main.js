@@ -15,8 +15,14 @@ const { createPanels } = require('./panels')
 const REQUESTS_LISTED = 1000
 
 function main () {
+  const phases = {}
+  let lap = performance.now()
+  const phase = (name) => { const now = performance.now(); phases[name] = now - lap; lap = now }
+  phases.start = lap // when the script began (ms since navigation)
   const data = JSON.parse(document.getElementById('report-data').textContent)
+  phase('parse')
   const m = buildModel(data)
+  phase('model')
   const palette = []
   for (let k = 0; cssVar(`--site-${k}`) !== ''; k++) palette.push(cssVar(`--site-${k}`))
   const colours = siteColours(m, palette)
@@ -72,8 +78,9 @@ function main () {
     colours,
     onSelect: (id) => actions.select(id),
     onHover: (text) => { $('hover-info').textContent = text },
-    onView: (view) => { if (pool) pool.draw(view) }
+    onDraw: (view) => { if (pool) pool.draw(view) }
   })
+  phase('timeline')
   pool = createPoolView(data.pool, {
     section: $('pool-section'),
     verdict: $('pool-verdict'),
@@ -83,13 +90,13 @@ function main () {
     plot: timeline.plot
   })
   pool.draw(timeline.view())
+  phase('pool')
 
   $('zoom-in').addEventListener('click', () => timeline.zoom(0.5, 0.5))
   $('zoom-out').addEventListener('click', () => timeline.zoom(2, 0.5))
   $('pan-left').addEventListener('click', () => timeline.pan(-0.25))
   $('pan-right').addEventListener('click', () => timeline.pan(0.25))
   $('zoom-reset').addEventListener('click', () => timeline.reset())
-  window.addEventListener('resize', () => pool.draw(timeline.view()))
 
   // The request picker: root requests by begin time.
   const reqs = requests(m)
@@ -118,7 +125,9 @@ function main () {
     if (t.problems > data.problems.length) ul.after(el('p', { class: 'note' }, `Showing ${data.problems.length} of ${t.problems}.`))
   }
 
+  phase('panels')
   window.natReport = {
+    phases,
     view: () => timeline.view(),
     frameBox: (id) => timeline.frameBox(id),
     afterDraw: () => timeline.afterDraw(),

@@ -23,15 +23,19 @@ function createPoolView (pool, { section, verdict, detail, canvas, table, plot }
   const busy = { t: Float64Array.from(pool.busy.t), v: Float64Array.from(pool.busy.v) }
   const queue = { t: Float64Array.from(pool.queue.t), v: Float64Array.from(pool.queue.v) }
 
+  let sized = ''
   function draw (view) {
     const { x0, width } = plot()
     const W = x0 + width + 6
     const dpr = window.devicePixelRatio || 1
-    canvas.style.width = `${W}px`
-    canvas.style.height = `${CHART_H}px`
-    canvas.width = Math.round(W * dpr)
-    canvas.height = Math.round(CHART_H * dpr)
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
+    if (sized !== `${W}x${dpr}`) { // resizing a canvas reallocates it: only when the size changed
+      sized = `${W}x${dpr}`
+      canvas.style.width = `${W}px`
+      canvas.style.height = `${CHART_H}px`
+      canvas.width = Math.round(W * dpr)
+      canvas.height = Math.round(CHART_H * dpr)
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
+    }
     ctx.clearRect(0, 0, W, CHART_H)
     const n = Math.max(1, Math.floor(width))
     const b = sampleSeries(busy, view.v0, view.v1, n)

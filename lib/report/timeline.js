@@ -38,7 +38,7 @@ function readyMarks (m) {
   return { ts: Float64Array.from(r.ts, (t) => t === null ? NaN : t), site: Int32Array.from(r.site), runs }
 }
 
-function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
+function createTimeline (m, canvas, { colours, onSelect, onHover, onDraw }) {
   const rows = L.buildRows(m.frame, m.lanes.length, m.span)
   const rowsPerLane = rows.map((r) => r.length)
   const rowOf = new Int8Array(m.n).fill(-1)
@@ -185,6 +185,7 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
     }
     state.drawn = drawn
     state.visited = visited
+    if (onDraw) onDraw(state.view) // the charts that share the view, in the same animation frame
     state.drawMs = performance.now() - started
     canvas.setAttribute('data-view', `${Math.round(v0)}-${Math.round(v1)}`)
     canvas.setAttribute('data-drawn', String(drawn))
@@ -200,7 +201,6 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onView }) {
   function setView (view) {
     state.view = L.clampView(view.v0, view.v1 - view.v0, m.span)
     schedule()
-    if (onView) onView(state.view)
   }
 
   // The box of frame index i in canvas CSS pixels, or null off screen.
