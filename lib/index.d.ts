@@ -149,6 +149,12 @@ export interface Stats {
   lastId: number
   /** Sites interned (site 0, the empty one, included). */
   sites: number
+  /**
+   * What stamps records while they wait in the rings: 'tsc' (x86-64) or
+   * 'cntvct' (AArch64), converted to process.hrtime nanoseconds at drain,
+   * or 'monotonic' (clock_gettime; NAT_CLOCK=monotonic forces it).
+   */
+  clock: 'tsc' | 'cntvct' | 'monotonic'
   /** Link stacks held now, and evicted past stackLimit, ever. */
   stacks: number
   stacksEvicted: number

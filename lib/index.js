@@ -168,7 +168,8 @@ function consumer (options = {}) {
  * Counters of the engine: recorded (committed records, ever), dropped
  * (exact, ever), drained, pending (in rings now), capacity, rings, threads
  * (recording now), threadsSeen, ringBytes, recordSize, lastId, sites,
- * enabled; consumers: [{ name, env, queued, limit, delivered, lost, open }].
+ * enabled, clock (what stamps records: 'tsc', 'cntvct' or 'monotonic');
+ * consumers: [{ name, env, queued, limit, delivered, lost, open }].
  */
 function stats () {
   const s = binding.stats()

@@ -399,8 +399,10 @@ static int read_dynamic(const ip_obj_t* o, ip_dynamic_t* d) {
 
 /*
  * One relocation: if it names a requested import, rebinds its slot (or
- * counts why not). `has_addend` is 0 for REL entries, whose addend is the
- * slot's initial contents and irrelevant to the slot types we rebind.
+ * counts why not). `addend` is 0 for REL entries, whose addend is the
+ * slot's initial contents and irrelevant to the slot types we rebind; a
+ * RELA entry of those types with a non-zero addend (never emitted for a
+ * call) would want symbol + addend, not the replacement: skipped.
  */
 static void rebind_reloc(ip_walk_t* w, const ip_obj_t* o, const ip_dynamic_t* d,
                          ip_pending_t* p, uint64_t offset, uint64_t info,

@@ -227,6 +227,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "recordSize", sizeof(nat_record_t));
   set_num(env, o, "lastId", (double)nat__id_last());
   set_num(env, o, "sites", nat__site_count());
+  napi_value clock;
+  if (napi_create_string_utf8(env, nat__clock_source(), NAPI_AUTO_LENGTH,
+                              &clock) == napi_ok)
+    napi_set_named_property(env, o, "clock", clock);
   return o;
 }
 
@@ -426,12 +430,23 @@ static napi_value js_trampoline(napi_env env, napi_callback_info info) {
 
 /* ---- module init -------------------------------------------------------- */
 
-/* Runs on the env's JS thread when the env is torn down. */
+/* The env cleanup hook, on the env's JS thread when the env starts to be
+ * torn down (Node runs hooks newest first, so ours runs before the
+ * napi_env's own, which finalizes the instance data below): from here on
+ * the C ABI entries that need a live env refuse (e->closing). */
+static void env_cleanup(void* arg) {
+  nat__env_t* e = arg;
+  e->closing = 1;
+}
+
+/* The instance data's finalizer: on the env's JS thread, last. */
 static void env_finalize(napi_env env, void* data, void* hint) {
-  (void)env;
   (void)hint;
   nat__env_t* e = data;
   e->closing = 1;
+  /* A no-op when the hook has run (the usual order); else it must not run
+   * on freed memory. */
+  napi_remove_env_cleanup_hook(env, env_cleanup, e);
   if (nat__env_current() == e) nat__env_set_current(NULL);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
   if (e->anchor != NULL) nat__anchor_unref(e->anchor);
@@ -530,6 +545,11 @@ NAPI_MODULE_INIT() {
   if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
     free(e);
     nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_set_instance_data");
+    return NULL;
+  }
+  /* From now on env_finalize owns e (and removes the hook). */
+  if (napi_add_env_cleanup_hook(env, env_cleanup, e) != napi_ok) {
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_add_env_cleanup_hook");
     return NULL;
   }
   /* A second load in the same env (a cleared require cache) keeps the first

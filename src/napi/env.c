@@ -6,7 +6,9 @@
 
 #include "nat_napi.h"
 
-static _Thread_local nat__env_t* tls_env = NULL;
+/* Read by every link and ready made through the C ABI: initial-exec, no
+ * __tls_get_addr call (NAT__TLS_FAST, nat_core.h). */
+static _Thread_local nat__env_t* tls_env NAT__TLS_FAST = NULL;
 static _Atomic uint32_t env_serials = 0;
 
 nat__env_t* nat__env_current(void) { return tls_env; }

@@ -20,8 +20,9 @@
 
 /*
  * One per env that loaded the addon (the main thread, each Worker). Created
- * in module init, freed by the env cleanup hook; touched only on the env's
- * own JS thread, except `serial`, which is copied into sites and records.
+ * in module init, freed by the instance data's finalizer (env_finalize in
+ * binding.c); touched only on the env's own JS thread, except `serial`,
+ * which is copied into sites and records.
  *
  * The calling thread's env is found through a thread-local pointer, not
  * through napi_env: an addon using the C ABI has its own napi_env, which
@@ -36,7 +37,9 @@ typedef struct nat__env_s {
   napi_env env;
   uint32_t serial;
   uv_thread_t thread;
-  int closing;     /* the cleanup hook has started */
+  int closing;     /* teardown began: set by the env cleanup hook
+                     (env_cleanup, binding.c), before the instance data's
+                     finalizer; entries that need a live env refuse */
   int root_open;   /* executionBegin 0 recorded, executionEnd 0 pending */
 
   /* Open frames, innermost last. A frame begun while recording was off has
