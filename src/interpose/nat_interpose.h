@@ -74,7 +74,7 @@
  *
  *   - nat__ip_rebind_loaded, nat__ip_rebind_object and nat__ip_restore_all
  *     may be called from any thread; the engine calls them on the JS thread
- *     of the main env. A process-wide mutex serializes them, and all reading
+ *     of an env. A process-wide mutex serializes them, and all reading
  *     of objects and all stores happen inside dl_iterate_phdr's callback,
  *     which glibc runs holding its loader lock (dl_load_write_lock, which
  *     dlclose holds while it unmaps and unlinks an object): no object can
@@ -99,6 +99,20 @@
  *     orders nothing on AArch64: a replacement must therefore read any state
  *     of its own with acquire loads (or state set before the threads that
  *     call it existed), not rely on having been published by this store.
+ *   - Objects being loaded: dl_iterate_phdr lists an object as soon as it
+ *     is mapped, before the dynamic linker has relocated it and made its
+ *     RELRO read-only (glibc relocates with only its dlopen lock held). A
+ *     store then could be overwritten by the relocation, or fault if the
+ *     page turned read-only between our reading its protection and the
+ *     store. So a full rebind or restore first takes a reference to every
+ *     listed object with dlopen(name, RTLD_NOLOAD), before taking the
+ *     mutex: that waits for any dlopen or dlclose in progress, and keeps
+ *     the objects loaded until the walk is over. An object that shows up
+ *     only during the walk is reported NAT_IP_BUSY and left alone (the
+ *     loader hook's nat__ip_rebind_object after its dlopen, or the next
+ *     full rebind, takes it). nat__ip_rebind_object relies on the handle:
+ *     its dlopen has returned. Called from an object's constructor (inside
+ *     dlopen), the lock is already this thread's and nothing waits.
  *   - One race cannot be closed from outside the dynamic linker: a lazily
  *     bound slot whose very first call is being resolved on another thread
  *     while we store into it may be overwritten by the resolver with the
@@ -152,7 +166,8 @@ typedef struct {
   XX(PARTIAL, 7, "some matching relocations have a type that is not rebound") \
   XX(MPROTECT, 8, "mprotect refused to make a GOT page writable")            \
   XX(UNSUPPORTED, 9, "rebinding is not supported on this OS/architecture")   \
-  XX(NOT_FOUND, 10, "no such loaded object")
+  XX(NOT_FOUND, 10, "no such loaded object")                                \
+  XX(BUSY, 11, "being loaded by another thread: not touched this time")
 
 typedef enum {
 #define NAT__IP_STATUS_ENUM(name, value, msg) NAT_IP_##name = (value),
@@ -221,7 +236,8 @@ int nat__ip_rebind_loaded(const nat_ip_sym_t* syms, size_t n, const void* self,
  * check it) or, when dl_handle is NULL, the
  * one loaded from `path` (found with dlopen(path, RTLD_NOLOAD)). One report
  * (NAT_IP_NOT_FOUND when there is no such loaded object: then
- * NAT_EINVAL is returned). Any thread (see above).
+ * NAT_EINVAL is returned). Only that object: libraries its dlopen pulled
+ * in as dependencies are left to a full rebind. Any thread (see above).
  */
 int nat__ip_rebind_object(const char* path, void* dl_handle,
                           const nat_ip_sym_t* syms, size_t n, const void* self,

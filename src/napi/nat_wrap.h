@@ -118,12 +118,12 @@ int nat__wrap_module(const void* addr, char* buf, size_t size);
 
 /*
  * nat__dispatch for an addon callback that Node called with addon_env: runs
- * fn(arg) in the frame and context as nat__dispatch does, through this
- * addon's env (its references and trampoline belong to it). JS thread.
+ * fn(arg) in the frame and context as nat__dispatch does (link_id names
+ * the item to the work hook), through this addon's env (its references and trampoline belong to it). JS thread.
  */
 void nat__wrap_dispatch(nat__wenv_t* w, napi_env addon_env, uint32_t site,
-                        uint64_t ready_id, int frame, const nat__async_t* a,
-                        void (*fn)(void*), void* arg);
+                        uint64_t ready_id, uint64_t link_id, int frame,
+                        const nat__async_t* a, void (*fn)(void*), void* arg);
 
 /* Set by lib (addonsConfigure) when Node's own callback scopes carry
  * AsyncLocalStorage (Node 20, 22; not with AsyncContextFrame, Node 24+):

@@ -405,10 +405,10 @@ uint32_t nat__wrap_site(const void* caller, napi_env env, napi_value name,
 /* ---- dispatch ----------------------------------------------------------- */
 
 void nat__wrap_dispatch(nat__wenv_t* w, napi_env addon_env, uint32_t site,
-                        uint64_t ready_id, int frame, const nat__async_t* a,
-                        void (*fn)(void*), void* arg) {
+                        uint64_t ready_id, uint64_t link_id, int frame,
+                        const nat__async_t* a, void (*fn)(void*), void* arg) {
   napi_env env = w->env;
-  nat__dispatch(env, site, ready_id, frame, a, fn, arg);
+  nat__dispatch(env, site, ready_id, link_id, frame, a, fn, arg);
   /* The addon's own exceptions (napi_throw, a JS callback that threw) are
    * parked in the addon's env by Node-API, where Node's scope around the
    * addon's callback finds them as if there were no wrapper. An exception

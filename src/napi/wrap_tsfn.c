@@ -140,11 +140,14 @@ static void tsfn_call_js(napi_env env, napi_value js_cb, void* context,
     run_call_js(&c);
   } else if (a == &t->async &&
              atomic_load_explicit(&nat__wrap_node_scope_carries,
-                                  memory_order_relaxed)) {
+                                  memory_order_relaxed) &&
+             (nat__env_current() == NULL ||
+              nat__env_current()->work_hook == NULL)) {
     /* A call from a native thread runs in the creator's context, and so
      * does the scope Node has just opened around call_js: its resource was
      * made at creation, in the same frame as ours, and on this Node that
-     * scope carries AsyncLocalStorage. Only the frame is ours to add. */
+     * scope carries AsyncLocalStorage. Only the frame is ours to add (a
+     * work hook, when one listens, goes through the dispatch). */
     nat__env_t* e = nat__env_current();
     uint64_t exec = 0;
     uint32_t depth = 0;
@@ -154,8 +157,8 @@ static void tsfn_call_js(napi_env env, napi_value js_cb, void* context,
     run_call_js(&c);
     if (depth != 0) nat__frame_unwind(e, depth);
   } else {
-    nat__wrap_dispatch(w, env, t->site, it->ready_id, it->ready_id != 0, a,
-                       run_call_js, &c);
+    nat__wrap_dispatch(w, env, t->site, it->ready_id, it->link_id,
+                       it->ready_id != 0, a, run_call_js, &c);
   }
   item_free(it);
 }

@@ -91,6 +91,7 @@ static void work_complete(napi_env env, napi_status status, void* data) {
   nat__async_t async = r->async;
   memset(&r->async, 0, sizeof(r->async));
   uint64_t ready = r->ready_id;
+  uint64_t link = r->link_id;
   if (cancelled && r->link_id != 0 && nat__is_enabled())
     nat__emit(NAT_EV_ABORT, 0, r->link_id, 0, r->site, w->serial);
   r->link_id = 0;
@@ -103,8 +104,8 @@ static void work_complete(napi_env env, napi_status status, void* data) {
   if (w->dead || !nat__async_held(&async))
     run_complete(&c);
   else
-    nat__wrap_dispatch(w, env, r->site, ready, !cancelled && ready != 0,
-                       &async, run_complete, &c);
+    nat__wrap_dispatch(w, env, r->site, ready, link,
+                       !cancelled && ready != 0, &async, run_complete, &c);
   if (!w->dead) nat__async_close(w->env, &async);
   if (r->state == WORK_COMPLETING) r->state = WORK_IDLE;
   if (r->deleted) wwork_free(r);
