@@ -404,8 +404,8 @@ class AsyncGraph {
     return children
   }
 
-  // Sets o.stack and o.stackLinkID from the first link with a JS stack
-  // found walking from slot s towards the root (a bounded walk).
+  // Sets o.chainStack and o.chainStackLinkID from the first link with a JS
+  // stack found walking from slot s towards the root (a bounded walk).
   _chainStack (s, o) {
     if (this._stacks === null) return
     for (let hops = 0; hops < 64 && s !== undefined; hops++) {
@@ -414,8 +414,8 @@ class AsyncGraph {
       if (k === KIND_LINK) {
         const stack = this._stackOf(this._id[s])
         if (stack !== undefined) {
-          o.stack = stack
-          o.stackLinkID = this._id[s]
+          o.chainStack = stack
+          o.chainStackLinkID = this._id[s]
           return
         }
         frameID = this._a[s]
@@ -557,8 +557,8 @@ class AsyncGraph {
       if (o !== null) {
         // Work that native code linked on its own thread (the completion
         // of an async work run, linked inside its pool frame) has no JS
-        // stack of its own: it gets the nearest one up its chain, the JS
-        // call that started it (stackLinkID says which link it was).
+        // stack of its own: chainStack is the nearest one up its chain, the
+        // JS call that started it (chainStackLinkID says which link it was).
         if (o.stack === undefined) this._chainStack(s, o)
         o.age = now - o.ts
         out.push(o)

@@ -264,6 +264,13 @@ export type PendingItem = (FrameNode | ReadyNode | LinkNode) & {
   age: number
   /** track(): a frame the tracked function left open (track() closed it). */
   leftOpen?: boolean
+  /**
+   * Items without a JS stack of their own (work a native thread linked,
+   * e.g. an async work run's completion; a pool frame): the JS stack of
+   * the nearest link up their chain that has one, and that link's ID.
+   */
+  chainStack?: string
+  chainStackLinkID?: number
 }
 
 export interface LatencySummary {

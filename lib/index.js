@@ -483,6 +483,10 @@ function formatPending (items) {
     const where = p.kind === 'link' ? ` in frame ${p.frame}` : p.kind === 'ready' ? ` by frame ${p.readyBy}` : ''
     lines.push(`${p.site || '(no site)'}: ${p.kind} ${p.id} ${what}${where}, thread ${p.thread}, ${(p.age / 1e6).toFixed(3)} ms ago`)
     if (p.stack) for (const l of p.stack.split('\n')) lines.push(`    ${l}`)
+    else if (p.chainStack) {
+      lines.push(`    started by link ${p.chainStackLinkID}:`)
+      for (const l of p.chainStack.split('\n')) lines.push(`    ${l}`)
+    }
   }
   return lines.join('\n')
 }
