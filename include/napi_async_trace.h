@@ -28,6 +28,12 @@
  * Errors are the negative nat_errno_t values of napi_async_trace_defs.h;
  * calling a JS-thread-only entry on another thread returns NAT_EWRONGTHREAD.
  * While recording is off the marks return 0 and hand out ID 0.
+ *
+ * The root frame: ID 0 is the root context (program start, and any code
+ * outside a traced callback frame, such as a native thread). When
+ * recording is enabled outside any traced frame, the current turn of the
+ * event loop becomes frame 0 (executionBegin 0 then, executionEnd 0 when
+ * the turn ends): links made in it belong to the root.
  */
 #ifndef NAPI_ASYNC_TRACE_H
 #define NAPI_ASYNC_TRACE_H

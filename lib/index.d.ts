@@ -220,6 +220,8 @@ export type StackStep =
 export type PendingItem = (FrameNode | ReadyNode | LinkNode) & {
   /** Nanoseconds between ts and the `now` of the query. */
   age: number
+  /** track(): a frame the tracked function left open (track() closed it). */
+  leftOpen?: boolean
 }
 
 export interface LatencySummary {
@@ -247,6 +249,8 @@ export type GraphInput = EventBatch | Iterable<Partial<TraceEvent> | SeedEvent> 
 export interface GraphOptions {
   /** Where link stacks come from (default: the ones this process captured). */
   stacks?: ((linkID: number) => string | undefined) | Map<number, string>
+  /** Most links + readies + frames the graph takes (default 67,108,864, at most 100,000,000). */
+  maxItems?: number
 }
 
 /** One event of the Trace Event Format (Perfetto, chrome://tracing). */
@@ -354,6 +358,8 @@ export interface Constants {
   readonly DEFAULT_CAPACITY: number
   readonly SITE_NAME_MAX: number
   readonly VERSION: string
+  /** The largest stackLimit accepted: a quarter of the heap limit at ~1.4 KB a stack, at most 1e6. */
+  readonly MAX_STACK_LIMIT: number
 }
 
 export function enable(options?: EnableOptions): void

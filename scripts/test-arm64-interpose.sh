@@ -8,6 +8,8 @@
 #
 #   bash scripts/test-arm64-interpose.sh           aarch64 under qemu-user
 #   bash scripts/test-arm64-interpose.sh --native  the host's gcc, no qemu
+#   CC=musl-gcc bash scripts/test-arm64-interpose.sh --native
+#                                       musl's loader (Debian musl-tools)
 #
 # Needs (Debian): gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 # qemu-user-static (or qemu-user). Exits 1 naming the missing package when
@@ -19,7 +21,7 @@ SRC=$ROOT/test/core/interpose
 
 if [[ ${1:-} == --native ]]; then
   CC=${CC:-gcc}
-  OUT=$ROOT/test/core/out/ip-native
+  OUT=$ROOT/test/core/out/ip-native-$(basename "$CC")
   RUN=()
 else
   CC=${CC:-aarch64-linux-gnu-gcc}

@@ -240,14 +240,25 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 static napi_value js_site(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) != 0) return NULL;
-  char buf[NAT_SITE_NAME_MAX + 2];
+  char buf[NAT_SITE_NAME_MAX + 1];
   size_t len = 0;
   napi_valuetype t;
   napi_typeof(env, argv[0], &t);
+  /* The UTF-8 length first: a copy into a short buffer stops at a whole
+   * character, so a name one byte too long that ends in a multi-byte
+   * character would come back shortened and be accepted. */
   if (t != napi_string ||
-      napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) !=
-          napi_ok) {
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
     nat__throw(env, NAT_EINVAL, "name must be a string");
+    return NULL;
+  }
+  if (len > NAT_SITE_NAME_MAX) {
+    nat__throw(env, NAT_ENAMETOOLONG, NULL);
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) !=
+      napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
     return NULL;
   }
   int32_t index = nat__site_intern(buf, len);
