@@ -71,6 +71,12 @@ deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's own certificate authorities (a network that inspects TLS, as
+# this CI's does, signs with one): a machine of this kind has them too.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the root"
+fi
 
 # The Node that runs this script, laid out as the official tarball does
 # (bin/node, include/node, lib/node_modules/npm) under /usr/local.
@@ -120,6 +126,7 @@ in_root() { # in_root USER COMMAND...
   chroot "${spec[@]}" "$root" /usr/bin/env -i HOME="$home" USER="$who" LANG=C.UTF-8 \
     PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin TERM=dumb CI=1 \
     ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
+    ${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt} \
     bash -c "cd $src && $*"
 }
 
