@@ -2,7 +2,8 @@
 # The README's Quick start on a fresh Debian 12, as a newcomer meets it.
 #
 # Builds a Debian 12 (bookworm) root with debootstrap holding only what a
-# new machine of this kind has (gcc, make, python3, git, pkg-config) plus
+# new machine of this kind has (gcc, make, python3, git, pkg-config, as
+# `apt-get install` gives them) plus
 # the Node that runs this script (its binary, npm and headers: what the
 # official tarball ships), clones this repository's HEAD into it, and runs
 # the commands of the README's "Quick start" block inside it (chroot):
@@ -15,7 +16,7 @@
 #
 # Needs root (debootstrap, chroot, mounts) and Debian's mirror (apt in the
 # root) and the npm registry (npm install). The debootstrapped root is
-# cached as .cache/fresh-root/bookworm-base.tar.gz (git-ignored) and the
+# cached as .cache/fresh-root/base-<recipe hash>.tar.gz (git-ignored) and the
 # .debs apt fetches in it under .cache/fresh-root/apt-archives, so reruns
 # skip the downloads; delete .cache/fresh-root to start over.
 #
@@ -31,7 +32,13 @@ die() { printf 'fresh-root-test: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root for debootstrap, chroot and mounts: run sudo bash scripts/fresh-root-test.sh"
 mirror=${NAT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=$repo/.cache/fresh-root
-base=$cache/bookworm-base.tar.gz
+# What the base root holds: Debian's minimal base, then `apt-get install`
+# of the packages a new machine of this kind has, as an admin would type it
+# (recommends included: gcc brings libc6-dev that way). The recipe names
+# the cached tarball, so changing it builds a new one.
+base_pkgs="gcc make python3 git pkg-config"
+recipe="bookworm minbase ca-certificates; apt-get install $base_pkgs"
+base=$cache/base-$(printf '%s' "$recipe" | sha256sum | cut -c1-12).tar.gz
 mkdir -p "$cache/apt-archives/partial"
 
 if ! command -v debootstrap >/dev/null; then
@@ -52,13 +59,20 @@ cleanup() {
 trap cleanup EXIT
 
 if [ ! -f "$base" ]; then
-  step "debootstrap Debian 12 (minbase + gcc make python3 git pkg-config), cached in $base"
-  debootstrap --variant=minbase --include=gcc,make,python3,git,pkg-config,ca-certificates \
-    bookworm "$work/build" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+  step "debootstrap Debian 12 ($recipe), cached in $base"
+  b=$work/build
+  debootstrap --variant=minbase --include=ca-certificates bookworm "$b" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -20 "$work/debootstrap.log"; die "debootstrap failed (log above)"; }
-  rm -rf "$work/build/var/cache/apt/archives/"*.deb
-  tar -C "$work/build" -czf "$base.tmp" . && mv "$base.tmp" "$base"
-  rm -rf --one-file-system "$work/build"
+  cp /etc/resolv.conf "$b/etc/resolv.conf"
+  mount -t proc proc "$b/proc" && mounts+=("$b/proc")
+  chroot "$b" /usr/bin/env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq $base_pkgs >>"$work/debootstrap.log" 2>&1 ||
+    { tail -20 "$work/debootstrap.log"; die "apt-get install $base_pkgs failed in the new root"; }
+  umount "$b/proc" && unset 'mounts[-1]'
+  chroot "$b" apt-get clean
+  rm -f "$b/etc/resolv.conf"
+  tar -C "$b" -czf "$base.tmp" . && mv "$base.tmp" "$base"
+  rm -rf --one-file-system "$b"
 fi
 
 step "unpack the root"
