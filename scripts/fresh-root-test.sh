@@ -18,7 +18,8 @@
 # root) and the npm registry (npm install). The debootstrapped root is
 # cached as .cache/fresh-root/base-<recipe hash>.tar.gz (git-ignored) and the
 # .debs apt fetches in it under .cache/fresh-root/apt-archives, so reruns
-# skip the downloads; delete .cache/fresh-root to start over.
+# skip the downloads; delete .cache/fresh-root to start over
+# (NAT_FRESH_ROOT_CACHE=<dir> keeps them elsewhere, as .ci/run does).
 #
 #   sudo bash scripts/fresh-root-test.sh
 #   NAT_DEBIAN_MIRROR=http://mirror/debian bash scripts/fresh-root-test.sh
@@ -31,7 +32,7 @@ die() { printf 'fresh-root-test: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root for debootstrap, chroot and mounts: run sudo bash scripts/fresh-root-test.sh"
 mirror=${NAT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-cache=$repo/.cache/fresh-root
+cache=${NAT_FRESH_ROOT_CACHE:-$repo/.cache/fresh-root}
 # What the base root holds: Debian's minimal base, then `apt-get install`
 # of the packages a new machine of this kind has, as an admin would type it
 # (recommends included: gcc brings libc6-dev that way). The recipe names
