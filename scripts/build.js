@@ -93,7 +93,7 @@ function hasCross (arch) {
 // host's). gyp's make generator takes the target compilers from CC, CXX
 // and LINK; the addon is C only, so gcc also links.
 function crossBuild (arch) {
-  if (arch === null || arch === process.arch) return { env: {}, args: [] }
+  if (arch === null || arch === process.arch) return { env: hostLinkEnv(), args: [] }
   const c = CROSS[arch]
   if (process.platform !== 'linux' || process.arch !== 'x64' || c === undefined) {
     fail(`cross-compiling for ${arch} is supported from linux-x64 to ${Object.keys(CROSS).join(', ')} only`)
@@ -104,6 +104,15 @@ function crossBuild (arch) {
     env: { CC: cc, CXX: cc, LINK: cc, AR: `${c.prefix}ar`, PREBUILD_STRIP_BIN: `${c.prefix}strip` },
     args: [`--arch=${arch}`]
   }
+}
+
+// gyp's make generator links with $(LINK), which defaults to the C++
+// compiler. Every addon built here is C, so the C compiler links it: a
+// machine with gcc and no g++ (a fresh Debian with `apt-get install gcc`)
+// builds it too. LINK or CC from the environment win.
+function hostLinkEnv () {
+  if (process.platform !== 'linux' || process.env.LINK) return {}
+  return { LINK: process.env.CC || 'gcc' }
 }
 
 const archArg = args.indexOf('--arch')
