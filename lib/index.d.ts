@@ -149,6 +149,12 @@ export interface Stats {
   lastId: number
   /** Sites interned (site 0, the empty one, included). */
   sites: number
+  /**
+   * What stamps records while they wait in the rings: 'tsc' (x86-64) or
+   * 'cntvct' (AArch64), converted to process.hrtime nanoseconds at drain,
+   * or 'monotonic' (clock_gettime; NAT_CLOCK=monotonic forces it).
+   */
+  clock: 'tsc' | 'cntvct' | 'monotonic'
   /** Link stacks held now, and evicted past stackLimit, ever. */
   stacks: number
   stacksEvicted: number
@@ -214,6 +220,8 @@ export type StackStep =
 export type PendingItem = (FrameNode | ReadyNode | LinkNode) & {
   /** Nanoseconds between ts and the `now` of the query. */
   age: number
+  /** track(): a frame the tracked function left open (track() closed it). */
+  leftOpen?: boolean
 }
 
 export interface LatencySummary {
@@ -241,6 +249,8 @@ export type GraphInput = EventBatch | Iterable<Partial<TraceEvent> | SeedEvent> 
 export interface GraphOptions {
   /** Where link stacks come from (default: the ones this process captured). */
   stacks?: ((linkID: number) => string | undefined) | Map<number, string>
+  /** Most links + readies + frames the graph takes (default 67,108,864, at most 100,000,000). */
+  maxItems?: number
 }
 
 /** One event of the Trace Event Format (Perfetto, chrome://tracing). */
@@ -348,6 +358,8 @@ export interface Constants {
   readonly DEFAULT_CAPACITY: number
   readonly SITE_NAME_MAX: number
   readonly VERSION: string
+  /** The largest stackLimit accepted: a quarter of the heap limit at ~1.4 KB a stack, at most 1e6. */
+  readonly MAX_STACK_LIMIT: number
 }
 
 export function enable(options?: EnableOptions): void
@@ -403,8 +415,6 @@ export interface NatError extends Error {
 /** The error codes a user can see, with their C value and message. */
 export const codes: Readonly<Record<NatErrorCode, Readonly<{ errno: number, message: string }>>>
 export const version: string
-/** How callbacks get their requester's AsyncLocalStorage store: Node's napi context or a per-task snapshot (Node 24+). */
-export const contextCarrier: 'napi' | 'snapshot'
 /**
  * The copy of the package that runs the engine in this env: the first one
  * loaded. A later copy (a cleared require cache, another path or version)

@@ -184,8 +184,9 @@ static void hasher_shutdown(hasher_t* h, int abort) {
   if (!h->released) {
     h->released = 1;
     if (!h->queue_finalized) {
+      /* queue_abort closes the queue but gives back no reference. */
       if (abort) nat->queue_abort(h->q);
-      else nat->queue_release(h->q);
+      nat->queue_release(h->q);
     }
   }
   if (h->joined) return;

@@ -171,14 +171,9 @@ const targets = [
   }],
   // The raw binding: lib/ checks first, but the addon must hold up alone.
   ...['enable', 'disable', 'enabled', 'rootEnd', 'drain', 'stats', 'site', 'sites', 'link', 'ready', 'begin',
-    'end', 'currentFrame', 'envSerial', 'probeCapture', 'setContextCarrier'].map((name) =>
-    [`binding.${name}`, () => binding[name](...args(2))]),
-  ['binding.probeRun', () => binding.probeRun(rand() < 0.5 ? binding.probeCapture() : randomValue(), randomValue())]
+    'end', 'currentFrame', 'envSerial'].map((name) =>
+    [`binding.${name}`, () => binding[name](...args(2))])
 ]
-
-// Node's own AsyncLocalStorage.snapshot, to put back after the fuzz has set
-// a random context carrier.
-const { AsyncLocalStorage } = require('node:async_hooks')
 
 function clean (err) {
   if (err === HOSTILE) return 'hostile'
@@ -217,11 +212,9 @@ for (let i = 0; i < CALLS; i++) {
   if (frames.length > 64) {
     while (frames.length) { try { nat.marks.end(frames.pop()) } catch {} }
   }
-  if (i % 1000 === 999) binding.setContextCarrier(nat.contextCarrier === 'snapshot' ? AsyncLocalStorage.snapshot : null)
 }
 
 // The engine still works and its counters still agree after all that.
-binding.setContextCarrier(nat.contextCarrier === 'snapshot' ? AsyncLocalStorage.snapshot : null)
 while (nat.marks.current() !== 0) {
   try { nat.marks.end(nat.marks.current()) } catch { break }
 }

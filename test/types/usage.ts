@@ -82,7 +82,7 @@ export async function everything (t: { after (fn: () => void): void, name?: stri
   }
 
   const c: nat.Constants = nat.constants
-  out.push(`${c.RECORD_SIZE} ${c.SITE_NAME_MAX} ${nat.version} ${nat.contextCarrier} ${nat.engine.version}`)
+  out.push(`${c.RECORD_SIZE} ${c.SITE_NAME_MAX} ${nat.version} ${nat.engine.version}`)
   out.push(String(nat.EVENT_TYPES.link), String(nat.EVENT_NAMES[1]), typeof nat.nativeApi)
   out.push(includeDir, typeof natDefault.enable, typeof registered.drain)
   nat.disable()
