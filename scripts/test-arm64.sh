@@ -28,11 +28,12 @@ die() { printf 'test-arm64: %s\n' "$*" >&2; exit 1; }
 
 # The suites that run on the installed package: everything but those that
 # need the repository itself (README, scripts/, examples/: errors, package,
-# types, demo, example, cli), npm (pack), chromium (report-browser), the
+# types, demo, example, cli; one-engine copies the repository's build/),
+# npm (pack), chromium (report-browser), the
 # fuzz driver, and the stress loops (faults, overload: millions of records,
 # tens of minutes under emulation, and qemu-user runs arm64 code with the
 # x86 host's stronger memory ordering, so they would add little here).
-SUITES=(api bad-input consumers frames graph-input graph queue work worker track report one-engine)
+SUITES=(api bad-input consumers frames graph-input graph queue work worker track report)
 [ $# -gt 0 ] && SUITES=("$@")
 
 need() { # need COMMAND DEBIAN-PACKAGE WHY
@@ -129,6 +130,9 @@ for s in $SUITES; do files+=("test/js/$s.test.js"); done
 echo "suites: $SUITES"
 node --test --test-concurrency=1 --test-reporter=tap "${files[@]}" >"$WORK/tests.tap" 2>&1 && status=0 || status=$?
 grep -E '^(not ok|# (tests|pass|fail|skipped|cancelled|duration_ms))' "$WORK/tests.tap" || true
+echo "slowest under qemu (ms):"
+awk '/^(ok|not ok) [0-9]+ - /{ name = $0 } /^  duration_ms:/{ if (name != "") { printf "%10.0f  %s\n", $2, name; name = "" } }' \
+  "$WORK/tests.tap" | sort -rn | head -8
 if [ "$status" -ne 0 ]; then grep -B2 -A25 '^not ok' "$WORK/tests.tap" | head -80; exit 1; fi
 
 if [ -n "$INTERPOSE" ]; then
