@@ -137,7 +137,8 @@ counter, and 0 means "outside any callback":
       `${lpad(ms(s.dispatchWait.p50), 14)}${lpad(ms(s.dispatchWait.p99), 9)}${lpad(ms(s.run.p50), 10)}${lpad(ms(s.run.p99), 9)}`)
   }
   const pending = g.pending()
-  console.log(`\npending: ${pending.length} (work asked for and not finished when the events were taken; the report shows the same)`)
+  console.log(`\npending: ${pending.length}`)
+  console.log('(work asked for and not finished when the events were taken; the report counts the same)')
   if (pending.length) console.log(nat.formatPending(pending))
 
   const tracePath = path.join(outDir, 'trace.json')

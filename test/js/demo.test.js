@@ -34,7 +34,7 @@ test('the demo prints events, a stack and the site table, and writes both files'
     assert.deepEqual(frames, ['js:PROMISE', 'hash:sha256', 'js:Timeout'])
     assert.match(stack, /root \(frame 0\)\s*$/)
     assert.match(out, /^hash:sha256 +12 /m)
-    const pending = Number(/^pending: (\d+) /m.exec(out)[1])
+    const pending = Number(/^pending: (\d+)$/m.exec(out)[1])
     assert.equal(pending, 0)
     // The next steps are commands, one a line, that name the file written.
     const next = out.split('\nnext:\n')[1].trim().split('\n')
