@@ -15,6 +15,8 @@
 //                BasicTracerProvider and a BatchSpanProcessor whose
 //                exporter drops what it gets; every item linked inside an
 //                active span
+//   unsampled    the same with the AlwaysOffSampler: every span is
+//                started and dropped by the sampler (non-recording)
 //
 // Each measurement runs in a fresh process; variants are interleaved round
 // by round so that drift on the machine hits all of them alike; the table
@@ -45,16 +47,17 @@ async function child (variant, items, engineRoot) {
   } else if (variant === 'traceparent') {
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
     nat.setLinkContext(() => tp)
-  } else if (variant === 'spans') {
+  } else if (variant === 'spans' || variant === 'unsampled') {
     const api = require('@opentelemetry/api')
     const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks')
-    const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base')
+    const { BasicTracerProvider, BatchSpanProcessor, AlwaysOffSampler } = require('@opentelemetry/sdk-trace-base')
     let exported = 0
     const exporter = {
       export (spans, done) { exported += spans.length; done({ code: 0 }) },
       shutdown () { return Promise.resolve() }
     }
     provider = new BasicTracerProvider({
+      sampler: variant === 'unsampled' ? new AlwaysOffSampler() : undefined,
       spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 1 << 16, maxExportBatchSize: 4096, scheduledDelayMillis: 50 })]
     })
     api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
@@ -64,7 +67,7 @@ async function child (variant, items, engineRoot) {
     child.exported = () => exported
   }
   nat.enable({ capacity: 1 << 18 })
-  const drain = variant === 'spans' ? () => { nat.drain(); nat.otel.flush() } : () => nat.drain()
+  const drain = tracer !== null ? () => { nat.drain(); nat.otel.flush() } : () => nat.drain()
 
   const run = (n) => new Promise((resolve) => {
     let seen = 0
@@ -83,7 +86,7 @@ async function child (variant, items, engineRoot) {
   await run(20000) // warm-up
   const { ns, cpuNs } = await run(items)
   const out = { variant, items, ns, itemsPerSec: items / (ns / 1e9), nsPerItem: ns / items, cpuNsPerItem: cpuNs / items }
-  if (variant === 'spans') {
+  if (tracer !== null) {
     await provider.forceFlush()
     out.spans = nat.otel.stats().ended
     out.exported = child.exported()
@@ -123,7 +126,7 @@ function main () {
   const items = Number(opt('--items', '500000'))
   const baseline = opt('--baseline', null)
   buildIn(root)
-  const engines = { off: root, channel: root, traceparent: root, spans: root }
+  const engines = { off: root, channel: root, traceparent: root, spans: root, unsampled: root }
   let baseDir = null
   if (baseline !== null) {
     baseDir = baselineTree(baseline)
