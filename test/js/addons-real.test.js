@@ -76,21 +76,25 @@ function runsIn (ev, t0, t1, sitePrefix, main) {
 }
 
 function checkTimes (res, sitePrefix) {
-  let wall = 0
-  let sum = 0
+  const gaps = []
   for (const q of res.reqs) {
     const runs = runsIn(res.ev, q.t0, q.t1, sitePrefix, res.main)
     assert.ok(runs.length > 0, `request ${q.i}: no async work run of ${sitePrefix} in its window`)
+    let sum = 0
     for (const r of runs) {
       assert.ok(r.queue >= 0 && r.pool > 0 && r.loop >= 0, JSON.stringify(r))
       sum += r.queue + r.pool + r.loop + r.complete
     }
-    wall += q.t1 - q.t0
-    if (process.env.NAT_DEBUG_TIMES) console.error(q.i, q.t1 - q.t0, JSON.stringify(runs))
+    const wall = q.t1 - q.t0
+    gaps.push({ gap: Math.abs(wall - sum) / wall, sum, wall })
+    if (process.env.NAT_DEBUG_TIMES) console.error(q.i, wall, JSON.stringify(runs))
   }
-  // What the waits and complete runs leave out is JS time around the call.
-  const gap = Math.abs(wall - sum) / wall
-  assert.ok(gap <= 0.10, `queue+pool+loop ${sum} ns vs wall ${wall} ns (${(gap * 100).toFixed(1)}% apart)`)
+  // What the parts leave out is JS time around the addon call. The median
+  // request: one the OS descheduled between its JS lines and the addon's
+  // first call does not decide alone.
+  gaps.sort((a, b) => a.gap - b.gap)
+  const m = gaps[gaps.length >> 1]
+  assert.ok(m.gap <= 0.10, `queue+pool+loop+complete ${m.sum} ns vs wall ${m.wall} ns (${(m.gap * 100).toFixed(1)}% apart; all: ${gaps.map((g) => (g.gap * 100).toFixed(1)).join(', ')}%)`)
 }
 
 // The async stack of a frame, innermost first, as [site, onMain] per frame.
@@ -141,18 +145,32 @@ const BCRYPT = `
 
 test('bcrypt (callback): one stack through the pool, the store in the callback, the waits add up', (t) => {
   if (!skipUnless(t, 'bcrypt')) return
-  const request = `() => new Promise((resolve) => bcrypt.hash('pw', 6, (err, h) => {
+  // A salt made up front: with a number of rounds bcrypt first runs
+  // crypto.randomBytes on the pool, a JS job outside any addon.
+  const setup = BCRYPT + `
+  const salt = bcrypt.genSaltSync(6)`
+  const request = `() => new Promise((resolve) => bcrypt.hash('pw', salt, (err, h) => {
       resolve({ store: als.getStore(), frame: nat.marks.current(), t1: process.hrtime.bigint(), err })
     }))`
-  const on = runRequests(request, { setup: BCRYPT })
+  const on = runRequests(request, { setup })
   for (const q of on.reqs) assert.equal(q.store, `req-${q.i}`)
   checkStack(on, (q) => q.frame, 'bcrypt:')
-  // The callback ran in the encrypt run's complete frame, which the salt
-  // run's complete frame requested: two pool frames on the way to the root.
+  // The callback ran in the hash run's complete frame; the pool frame of
+  // that run requested it; the request itself ran in the root.
   const sites = stackOf(on.ev, on.reqs[0].frame, on.main).map((s) => s[0])
-  assert.deepEqual(sites, ['bcrypt:EncryptAsyncWorker', 'bcrypt:EncryptAsyncWorker',
-    'bcrypt:SaltAsyncWorker', 'bcrypt:SaltAsyncWorker', 'root'])
+  assert.deepEqual(sites, ['bcrypt:EncryptAsyncWorker', 'bcrypt:EncryptAsyncWorker', 'root'])
   checkTimes(on, 'bcrypt:')
+})
+
+test('bcrypt with a number of rounds: salt then hash, two pool frames on one stack', (t) => {
+  if (!skipUnless(t, 'bcrypt')) return
+  const request = `() => new Promise((resolve) => bcrypt.hash('pw', 4, () => resolve({ store: als.getStore(), frame: nat.marks.current() })))`
+  const on = runRequests(request, { setup: BCRYPT, n: 2 })
+  for (const q of on.reqs) {
+    assert.equal(q.store, `req-${q.i}`)
+    assert.deepEqual(stackOf(on.ev, q.frame, on.main).map((s) => s[0]), ['bcrypt:EncryptAsyncWorker', 'bcrypt:EncryptAsyncWorker',
+      'bcrypt:SaltAsyncWorker', 'bcrypt:SaltAsyncWorker', 'root'])
+  }
 })
 
 test('bcrypt: the store inside the callback is lost without the interposer on Node 24+, right with it', (t) => {
