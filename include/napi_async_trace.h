@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define NAT_ABI_MAJOR 1
-#define NAT_ABI_MINOR 0
+#define NAT_ABI_MINOR 1
 #define NAT_API_MAGIC 0x4e415431u /* "NAT1" */
 #define NAT_API_SYMBOL "napi-async-trace:api"
 
@@ -278,6 +278,26 @@ typedef struct nat_api_s {
   int (*work_queue)(nat_work_t* work);
   int (*work_cancel)(nat_work_t* work);
   int (*work_delete)(nat_work_t* work);
+
+  /*
+   * Tasks in memory the caller owns (as a uv_work_t), so that a queue
+   * costs no allocation per item. @since 1.1
+   *
+   * task_size: any thread. The bytes a task needs (a multiple of 16).
+   * queue_link_into: as queue_link, with the task stored in `storage`:
+   *   task_size() bytes, aligned to 8 at least (NAT_EINVAL otherwise),
+   *   which the caller keeps valid and untouched until the task is
+   *   consumed: once call_js or drop has been entered for it (the caller
+   *   may free or reuse it inside them, as libuv's after-work callback
+   *   may free its request), once task_cancel returned, or once a ready
+   *   returned NAT_ECLOSING. *task == storage on success.
+   * queue_link itself takes its tasks from a per-queue pool and gives
+   * them back after dispatch: no allocation per item either, once the pool
+   * has grown to the number of tasks in flight.
+   */
+  size_t (*task_size)(void);
+  int (*queue_link_into)(nat_queue_t* queue, void* storage,
+                         nat_task_t** task);
 } nat_api_t;
 
 /*

@@ -123,4 +123,6 @@ const nat_api_t nat__api = {
     .work_queue = nat__work_queue,
     .work_cancel = nat__work_cancel,
     .work_delete = nat__work_delete,
+    .task_size = nat__task_size,
+    .queue_link_into = nat__queue_link_into,
 };

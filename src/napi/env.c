@@ -168,14 +168,34 @@ void nat__async_close(napi_env env, nat__async_t* a) {
   a->resource = NULL;
 }
 
+/* What the trampoline runs: the frame around the callback. Inside the
+ * callback scope, so the frame ends before the scope closes and runs the
+ * microtasks the callback queued (they are continuations of their own). */
+typedef struct {
+  nat__env_t* e;
+  uint32_t site;
+  uint64_t ready_id;
+  int frame;
+  void (*fn)(void*);
+  void* arg;
+} framed_t;
+
+static void run_framed(void* p) {
+  framed_t* r = p;
+  nat__env_t* e = r->e;
+  uint64_t exec = 0;
+  uint32_t depth = 0;
+  if (r->frame && e != NULL &&
+      nat__frame_begin(e, r->site, r->ready_id, &exec) == 0)
+    depth = e->depth;
+  r->fn(r->arg);
+  if (depth != 0) nat__frame_unwind(e, depth);
+}
+
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
                    const nat__async_t* a, void (*fn)(void*), void* arg) {
   nat__env_t* e = nat__env_current();
-  uint64_t exec = 0;
-  uint32_t depth = 0;
-  if (frame && e != NULL && nat__frame_begin(e, site, ready_id, &exec) == 0)
-    depth = e->depth;
-
+  framed_t r = {e, site, ready_id, frame, fn, arg};
   int ran = 0;
   napi_value resource, tramp;
   if (e != NULL && a->resource != NULL && a->ctx != NULL &&
@@ -183,12 +203,12 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
       napi_get_reference_value(e->env, a->resource, &resource) == napi_ok &&
       napi_get_reference_value(e->env, e->trampoline_fn, &tramp) == napi_ok) {
     /* Nested dispatches (a callback that dispatches) save and restore the
-     * slot. A JS exception thrown by the callback stays pending in env for
-     * the caller to report, as with a threadsafe function's call_js. */
+     * slot. A JS exception the callback leaves pending in env stays there
+     * for the caller to report (as Node does after a tsfn's call_js). */
     void (*saved_fn)(void*) = e->run_fn;
     void* saved_arg = e->run_arg;
-    e->run_fn = fn;
-    e->run_arg = arg;
+    e->run_fn = run_framed;
+    e->run_arg = &r;
     napi_make_callback(env, a->ctx, resource, tramp, 0, NULL, NULL);
     ran = e->run_fn == NULL;
     e->run_fn = saved_fn;
@@ -196,8 +216,7 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
   }
   /* No context, or Node refused to call into JS (an env being torn down):
    * the callback still runs, as call_js does, so it can free its data. */
-  if (!ran) fn(arg);
-  if (depth != 0) nat__frame_unwind(e, depth);
+  if (!ran) run_framed(&r);
 }
 
 /* ---- closing contexts on their JS thread, from any thread -------------- */

@@ -154,6 +154,8 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
 int nat__queue_create(napi_env env, const nat_queue_options_t* o,
                       nat_queue_t** out);
 int nat__queue_link(nat_queue_t* q, nat_task_t** out);
+size_t nat__task_size(void);
+int nat__queue_link_into(nat_queue_t* q, void* storage, nat_task_t** out);
 int nat__queue_ready(nat_task_t* t, void* data,
                      napi_threadsafe_function_call_mode mode);
 int nat__task_cancel(nat_task_t* t);
