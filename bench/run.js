@@ -22,6 +22,7 @@ const runsArg = args.indexOf('--runs')
 const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : (quick ? 1 : 5)
 const QUEUE_ITEMS = quick ? 100000 : 1000000
 const WORK_ITEMS = quick ? 20000 : 200000
+const SEED_ITEMS = quick ? 100000 : 500000
 const EVENTS = 1000000
 
 function log (msg) { process.stderr.write(msg + '\n') }
@@ -172,13 +173,61 @@ function main () {
   row(3, 'shared vs raw + async_hooks', qm.shared, 'items/s', qm.hooks, qm.shared / qm.hooks, 1, '>=')
   row(3, 'per-task vs raw + async_hooks', qm.task, 'items/s', qm.hooks, qm.task / qm.hooks, 1, '>=')
 
+  // Issue 13: the seed pattern (one native producer, non-blocking,
+  // unbounded; call_js calls the same JS function with one int), the
+  // hand-written per-item context, 4 producers.
+  log(`issue 13: seed pattern, ${SEED_ITEMS} items x ${RUNS} runs ...`)
+  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task']
+  const sd = interleaved('seed', sv, SEED_ITEMS)
+  const spread = (v) => {
+    const xs = sd[v].map((x) => x.itemsPerSec)
+    return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }
+  }
+  // Ratio of medians, and the spread of per-round ratios (a round runs
+  // every variant once, back to back).
+  const ratio = (a, b) => {
+    const rs = sd[a].map((x, i) => x.itemsPerSec / sd[b][i].itemsPerSec)
+    return { median: spread(a).median / spread(b).median, min: Math.min(...rs), max: Math.max(...rs) }
+  }
+  const cpuOf = (v, f) => median(sd[v].map((x) => x[f]))
+  results.figures.seed = {
+    items: SEED_ITEMS,
+    itemsPerSec: Object.fromEntries(sv.map((v) => [v, spread(v)])),
+    jsCpuNsPerItem: Object.fromEntries(sv.map((v) => [v, cpuOf(v, 'jsCpuNsPerItem')])),
+    producerCpuNsPerItem: Object.fromEntries(sv.map((v) => [v, cpuOf(v, 'producerCpuNsPerItem')])),
+    ratios: {
+      sharedVsRaw: ratio('shared', 'raw'),
+      taskVsHand: ratio('task', 'hand'),
+      taskVsHooks: ratio('task', 'hooks'),
+      shared4VsRaw4: ratio('shared4', 'raw4')
+    },
+    runs: sd
+  }
+  const rr = results.figures.seed.ratios
+  const rtxt = (x) => `${x.min.toFixed(2)}..${x.max.toFixed(2)}`
+  row(13, 'seed: raw tsfn, 1 producer (items/s)', spread('raw').median, 'items/s', null, null, null)
+  row(13, 'seed: shared-context tracked / raw', spread('shared').median, 'items/s', spread('raw').median, rr.sharedVsRaw.median, 0.95, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.sharedVsRaw), '', null, null, null)
+  row(13, 'seed: per-task (JS-linked in als.run) / hand-written ctx', spread('task').median, 'items/s', spread('hand').median, rr.taskVsHand.median, 0.9, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.taskVsHand), '', null, null, null)
+  row(13, 'seed: per-task / raw tsfn + empty async_hooks', spread('task').median, 'items/s', spread('hooks').median, rr.taskVsHooks.median, 1, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.taskVsHooks), '', null, null, null)
+  row(13, 'seed: 4 producers, shared / raw', spread('shared4').median, 'items/s', spread('raw4').median, rr.shared4VsRaw4.median, 0.9, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.shared4VsRaw4), '', null, null, null)
+  for (const v of sv) {
+    row(13, `  CPU ns/item ${v}: JS thread / producers`,
+      `${cpuOf(v, 'jsCpuNsPerItem').toFixed(0)} / ${cpuOf(v, 'producerCpuNsPerItem').toFixed(0)} ns`, '', null, null, null)
+  }
+
   // 4: tracked async work vs raw.
   log(`figure 4: async work, ${WORK_ITEMS} items x ${RUNS} runs ...`)
   const w = interleaved('work', ['raw', 'tracked'], WORK_ITEMS)
   const wm = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, median(v.map((x) => x.itemsPerSec))]))
   results.figures.work = { items: WORK_ITEMS, medianItemsPerSec: wm, runs: w }
   row(4, 'raw napi_create_async_work (items/s)', wm.raw, 'items/s', null, null, null)
-  row(4, 'tracked async work', wm.tracked, 'items/s', wm.raw, wm.tracked / wm.raw, 0.9, '>=')
+  const wr = w.tracked.map((x, i) => x.itemsPerSec / w.raw[i].itemsPerSec)
+  row(4, 'tracked async work, 16 in flight / raw', wm.tracked, 'items/s', wm.raw, wm.tracked / wm.raw, 0.95, '>=')
+  row(4, '  per-round ratio min..max', `${Math.min(...wr).toFixed(2)}..${Math.max(...wr).toFixed(2)}`, '', null, null, null)
 
   // 5: drain and decode.
   log('figure 5: drain and decode ...')

@@ -53,6 +53,10 @@ typedef struct nat__env_s {
   napi_ref trampoline_fn;
   void (*run_fn)(void* arg);
   void* run_arg;
+  /* Enter contexts with napi_open_callback_scope instead: lib/ found at
+   * load (a probe) that it carries AsyncLocalStorage here (Node 20, 22;
+   * not with AsyncContextFrame, Node 24+). One JS call less per item. */
+  int scope_carrier;
 
   /* Sends JS-side state released on other threads to this JS thread. */
   struct nat__anchor_s* anchor;

@@ -105,9 +105,11 @@ struct nat_queue_s {
   _Atomic size_t queued;   /* waiting for dispatch; kept only when bounded */
   _Atomic int waiters;     /* blocked readies */
 
-  /* The freelist (any thread pushes; pop under free_lock). */
+  /* The freelist (any thread pushes; pop under free_lock) and the slabs
+   * its tasks live in (freed with the queue). */
   _Alignas(64) nat_task_t* _Atomic free_top;
   _Atomic int free_lock;
+  struct slab_s* _Atomic slabs;
 
   /* Immutable after create. */
   _Alignas(64) napi_env env;
@@ -146,13 +148,21 @@ static int on_thread(const nat_queue_t* q) {
   return nat__on_thread(&q->thread);
 }
 
+/* Pooled tasks come in slabs of NAT__SLAB: one allocation per 64 tasks
+ * while the pool grows (a producer that runs ahead of the dispatch keeps
+ * it growing), none once it covers the tasks in flight. */
+#define NAT__SLAB 64
+typedef struct slab_s {
+  struct slab_s* next;
+  nat_task_t tasks[NAT__SLAB];
+} slab_t;
+
 static void queue_free(nat_queue_t* q) {
-  nat_task_t* t = atomic_load_explicit(&q->free_top, memory_order_acquire);
-  while (t != NULL) {
-    nat_task_t* next = (nat_task_t*)atomic_load_explicit(
-        &t->node.next, memory_order_relaxed);
-    free(t);
-    t = next;
+  slab_t* s = atomic_load_explicit(&q->slabs, memory_order_acquire);
+  while (s != NULL) {
+    slab_t* next = s->next;
+    free(s);
+    s = next;
   }
   nat__anchor_unref(q->anchor);
   uv_cond_destroy(&q->wait_cv);
@@ -186,8 +196,29 @@ static nat_task_t* task_alloc(nat_queue_t* q) {
     }
     atomic_store_explicit(&q->free_lock, 0, memory_order_release);
   }
-  if (t == NULL) t = malloc(sizeof(*t));
-  if (t != NULL) t->pooled = 1;
+  if (t == NULL) {
+    /* A new slab: one task for the caller, the rest to the pool in one
+     * CAS (release: poppers see the links). */
+    slab_t* s = malloc(sizeof(*s));
+    if (s == NULL) return NULL;
+    s->next = atomic_load_explicit(&q->slabs, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(
+        &q->slabs, &s->next, s, memory_order_release, memory_order_relaxed)) {
+    }
+    for (int i = 1; i < NAT__SLAB - 1; i++)
+      atomic_store_explicit(&s->tasks[i].node.next, &s->tasks[i + 1].node,
+                            memory_order_relaxed);
+    nat_task_t* top =
+        atomic_load_explicit(&q->free_top, memory_order_relaxed);
+    do {
+      atomic_store_explicit(&s->tasks[NAT__SLAB - 1].node.next,
+                            (nat__mpsc_node_t*)top, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(
+        &q->free_top, &top, &s->tasks[1], memory_order_release,
+        memory_order_relaxed));
+    t = &s->tasks[0];
+  }
+  t->pooled = 1;
   return t;
 }
 
@@ -296,18 +327,17 @@ static void run_user(void* arg) {
  * its reference to the queue's memory (in a batch). The task is the
  * caller's memory once call_js starts (it may reuse it there), so all we
  * need afterwards is copied out first. */
-static void dispatch_task(nat_queue_t* q, nat_task_t* t) {
+static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
   napi_env env = q->env;
   nat__async_t own = t->async;
   uint64_t ready_id = t->ready_id;
   int pooled = t->pooled;
-  dispatch_t d = {q, env, NULL, t->data};
+  dispatch_t d = {q, env, js_cb, t->data};
   atomic_store_explicit(&t->state, TASK_DONE, memory_order_relaxed);
   if (pooled) task_pool_put(q, t);
 
   napi_handle_scope hs;
   if (napi_open_handle_scope(env, &hs) != napi_ok) hs = NULL;
-  if (q->func != NULL) napi_get_reference_value(env, q->func, &d.js_cb);
   /* A task without a context of its own (linked on another thread, or a
    * shared-context queue) runs in the queue's, made in the creating
    * frame. Either way one napi_make_callback, the only scope. */
@@ -340,7 +370,12 @@ static void close_queue(nat_queue_t* q, int run_rest, int js) {
   while ((n = nat__mpsc_pop(&q->fifo, &retry)) != NULL) {
     nat_task_t* t = (nat_task_t*)n;
     if (run_rest && js) {
-      dispatch_task(q, t);
+      napi_handle_scope hs;
+      napi_value js_cb = NULL;
+      if (napi_open_handle_scope(q->env, &hs) != napi_ok) hs = NULL;
+      if (q->func != NULL) napi_get_reference_value(q->env, q->func, &js_cb);
+      dispatch_task(q, t, js_cb);
+      if (hs != NULL) napi_close_handle_scope(q->env, hs);
       ran++;
     } else {
       drop_task(q, t);
@@ -380,6 +415,12 @@ static void on_async(uv_async_t* h) {
   nat__mpsc_begin(&q->fifo);
   int retry = 0, more = 0;
   uint64_t done = 0;
+  /* The queue's function, fetched once per wake-up (each item still gets
+   * a handle scope of its own in dispatch_task). */
+  napi_handle_scope hs;
+  napi_value js_cb = NULL;
+  if (napi_open_handle_scope(q->env, &hs) != napi_ok) hs = NULL;
+  if (q->func != NULL) napi_get_reference_value(q->env, q->func, &js_cb);
   for (;;) {
     if (atomic_load(&q->phase) == PHASE_ABORTED) break;
     if (done == NAT__QUEUE_BATCH) {
@@ -389,8 +430,9 @@ static void on_async(uv_async_t* h) {
     nat__mpsc_node_t* n = nat__mpsc_pop(&q->fifo, &retry);
     if (n == NULL) break;
     done++;
-    dispatch_task(q, (nat_task_t*)n);
+    dispatch_task(q, (nat_task_t*)n, js_cb);
   }
+  if (hs != NULL) napi_close_handle_scope(q->env, hs);
   if (done != 0) {
     if (q->max_queue_size != 0) {
       atomic_fetch_sub(&q->queued, done);
@@ -673,11 +715,11 @@ int nat__queue_ready(nat_task_t* t, void* data,
   if (t == NULL) return NAT_EINVAL;
   if (mode != napi_tsfn_blocking && mode != napi_tsfn_nonblocking)
     return NAT_EINVAL;
-  int expected = TASK_LINKED;
-  if (!atomic_compare_exchange_strong_explicit(&t->state, &expected,
-                                               TASK_READY, memory_order_relaxed,
-                                               memory_order_relaxed))
+  /* Only the thread that owns the task makes it ready (the header's rule),
+   * so a load and a store suffice to tell a second ready (NAT_EALREADY). */
+  if (atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_LINKED)
     return NAT_EALREADY;
+  atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
   nat_queue_t* q = t->q;
   int js = on_thread(q);
 
