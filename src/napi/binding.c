@@ -508,6 +508,8 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   if (nat__env_current() == e) nat__env_set_current(NULL);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
   if (e->anchor != NULL) nat__anchor_unref(e->anchor);
+  if (e->resource_maker != NULL)
+    napi_delete_reference(env, e->resource_maker);
   if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
   free(e->frames);
   free(e);

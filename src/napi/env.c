@@ -143,6 +143,26 @@ void nat__trampoline_run(nat__env_t* e) {
   if (fn != NULL) fn(e->run_arg);
 }
 
+int nat__resource_maker(nat__env_t* e, napi_value* maker) {
+  napi_env env = e->env;
+  if (e->resource_maker != NULL)
+    return napi_get_reference_value(env, e->resource_maker, maker) == napi_ok
+               ? 0
+               : NAT_ENAPI;
+  static const char src[] =
+      "(function (hasRef) {\n"
+      "  return class NapiAsyncTraceResource {\n"
+      "    hasRef () { return hasRef() }\n"
+      "  }\n"
+      "})";
+  napi_value code;
+  if (napi_create_string_utf8(env, src, sizeof(src) - 1, &code) != napi_ok ||
+      napi_run_script(env, code, maker) != napi_ok ||
+      napi_create_reference(env, *maker, 1, &e->resource_maker) != napi_ok)
+    return NAT_ENAPI;
+  return 0;
+}
+
 int nat__async_open(napi_env env, napi_value has_ref, const char* name,
                     size_t len, nat__async_t* a) {
   a->ctx = NULL;

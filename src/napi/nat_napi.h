@@ -57,6 +57,9 @@ typedef struct nat__env_s {
    * load (a probe) that it carries AsyncLocalStorage here (Node 20, 22;
    * not with AsyncContextFrame, Node 24+). One JS call less per item. */
   int scope_carrier;
+  /* (hasRef) => class { hasRef () { return hasRef() } }: makes a queue's
+   * resource class; made on first use (nat__resource_maker). */
+  napi_ref resource_maker;
 
   /* Sends JS-side state released on other threads to this JS thread. */
   struct nat__anchor_s* anchor;
@@ -125,6 +128,10 @@ void nat__async_close(napi_env env, nat__async_t* a);
 static inline int nat__async_held(const nat__async_t* a) {
   return a->ctx != NULL || a->resource != NULL;
 }
+
+/* The env's resource-class maker (see nat__env_t), made on first use.
+ * JS thread of e. 0 or NAT_ENAPI. */
+int nat__resource_maker(nat__env_t* e, napi_value* maker);
 
 /* The trampoline's body (binding.c's native function calls it). */
 void nat__trampoline_run(nat__env_t* e);

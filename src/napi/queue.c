@@ -135,7 +135,7 @@ struct nat_queue_s {
 
   /* JS thread only. */
   napi_ref func;       /* the queue's JS function, strong, or NULL */
-  napi_ref holder;     /* [resource class, type-name string], strong */
+  napi_ref ctor;       /* the class of the queue's resources, strong */
   nat__async_t shared; /* the creating frame's context */
   nat__res_state_t* res; /* NULL once closed */
 
@@ -266,14 +266,6 @@ static void res_state_free(napi_env env, void* data, void* hint) {
   free(data);
 }
 
-/* The constructor of a queue's resource objects: they get hasRef from its
- * prototype, made once per queue, instead of a property set on each. */
-static napi_value js_resource_ctor(napi_env env, napi_callback_info info) {
-  napi_value self = NULL;
-  napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
-  return self;
-}
-
 /* ---- waking blocked readies --------------------------------------------- */
 
 /* A slot was freed or the queue closed: wake blocked readies. The counter
@@ -394,9 +386,9 @@ static void close_queue(nat_queue_t* q, int run_rest, int js) {
   q->res = NULL;
   nat__async_close(env, &q->shared);
   if (q->func != NULL) napi_delete_reference(env, q->func);
-  if (q->holder != NULL) napi_delete_reference(env, q->holder);
+  if (q->ctor != NULL) napi_delete_reference(env, q->ctor);
   q->func = NULL;
-  q->holder = NULL;
+  q->ctor = NULL;
   if (q->finalize != NULL) q->finalize(env, q->finalize_data, q->context);
   uv_close((uv_handle_t*)&q->async, on_closed);
 }
@@ -541,28 +533,28 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
     return NAT_ENAPI;
   }
   int err = NAT_ENAPI;
-  napi_value ctor, name, holder, resource;
-  napi_property_descriptor proto = {"hasRef", NULL, js_has_ref, NULL, NULL,
-                                    NULL, napi_default, res};
-  /* One class per queue, named as the queue (what async_hooks shows as the
-   * resource's constructor); its prototype carries hasRef, whose state
-   * `res` belongs to the class (every resource keeps its prototype, and so
-   * the class, alive). The type-name string is made once too; both are
-   * kept in one strong array (Node 20 cannot reference a string). */
-  if (napi_define_class(env, q->name, len, js_resource_ctor, NULL, 1, &proto,
-                        &ctor) != napi_ok)
+  napi_value ctor, name, resource, has_ref, maker, undefined;
+  /* One class per queue whose prototype carries hasRef (a native function
+   * over `res`, which it owns): made by a JS function, once per env, so
+   * that constructing a resource runs no native code (napi_new_instance
+   * of a native constructor, or setting hasRef on a plain object, cost
+   * 1,300 and 2,000 instructions per task on Node 20; this costs a few
+   * hundred). Every resource keeps its prototype, hence hasRef and `res`,
+   * alive. */
+  if (napi_create_function(env, "hasRef", NAPI_AUTO_LENGTH, js_has_ref, res,
+                           &has_ref) != napi_ok ||
+      napi_add_finalizer(env, has_ref, res, res_state_free, NULL, NULL) !=
+          napi_ok)
     goto fail_res;
-  if (napi_add_finalizer(env, ctor, res, res_state_free, NULL, NULL) !=
-      napi_ok)
-    goto fail_res;
-  /* From here `res` belongs to the class. */
+  /* From here `res` belongs to the function. */
   q->res = res;
   res = NULL;
-  if (napi_create_string_utf8(env, q->name, len, &name) != napi_ok ||
-      napi_create_array_with_length(env, 2, &holder) != napi_ok ||
-      napi_set_element(env, holder, 0, ctor) != napi_ok ||
-      napi_set_element(env, holder, 1, name) != napi_ok ||
-      napi_create_reference(env, holder, 1, &q->holder) != napi_ok ||
+  if (nat__resource_maker(e, &maker) != 0 ||
+      napi_get_undefined(env, &undefined) != napi_ok ||
+      napi_call_function(env, undefined, maker, 1, &has_ref, &ctor) !=
+          napi_ok ||
+      napi_create_reference(env, ctor, 1, &q->ctor) != napi_ok ||
+      napi_create_string_utf8(env, q->name, len, &name) != napi_ok ||
       (o->func != NULL &&
        napi_create_reference(env, o->func, 1, &q->func) != napi_ok) ||
       napi_new_instance(env, ctor, 0, NULL, &resource) != napi_ok ||
@@ -598,7 +590,7 @@ fail_res:
 fail:
   nat__async_close(env, &q->shared);
   if (q->func != NULL) napi_delete_reference(env, q->func);
-  if (q->holder != NULL) napi_delete_reference(env, q->holder);
+  if (q->ctor != NULL) napi_delete_reference(env, q->ctor);
   napi_close_handle_scope(env, hs);
   queue_free(q);
   return err;
@@ -614,10 +606,12 @@ static void task_context(nat_queue_t* q, nat_task_t* t) {
   napi_env env = q->env;
   napi_handle_scope hs;
   if (napi_open_handle_scope(env, &hs) != napi_ok) return;
-  napi_value holder, ctor, name, resource;
-  if (napi_get_reference_value(env, q->holder, &holder) == napi_ok &&
-      napi_get_element(env, holder, 0, &ctor) == napi_ok &&
-      napi_get_element(env, holder, 1, &name) == napi_ok &&
+  napi_value ctor, name, resource;
+  /* The type name is made per task: cheaper than any way to keep it (a
+   * string cannot be referenced on Node 20; an array element read costs
+   * more than the short string). */
+  if (napi_get_reference_value(env, q->ctor, &ctor) == napi_ok &&
+      napi_create_string_utf8(env, q->name, q->name_len, &name) == napi_ok &&
       napi_new_instance(env, ctor, 0, NULL, &resource) == napi_ok &&
       napi_async_init(env, resource, name, &t->async.ctx) == napi_ok &&
       napi_create_reference(env, resource, 1, &t->async.resource) !=
