@@ -332,7 +332,8 @@ static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
   if (napi_open_handle_scope(env, &hs) != napi_ok) hs = NULL;
   /* A task without a context of its own (linked on another thread, or a
    * shared-context queue) runs in the queue's, made in the creating
-   * frame. Either way one napi_make_callback, the only scope. */
+   * frame. Either way one callback scope (nat__dispatch), the only one:
+   * no threadsafe function's scope around it. */
   nat__dispatch(env, q->site, ready_id, 1,
                 nat__async_held(&own) ? &own : &q->shared, run_user, &d);
   if (hs != NULL) napi_close_handle_scope(env, hs);
