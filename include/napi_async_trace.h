@@ -60,7 +60,8 @@ typedef struct nat_site_s {
 
 /* ---- tracked queues (handles) and their tasks (requests) ---------------- */
 
-/* A tracked queue: a napi_threadsafe_function whose every work item is one
+/* A tracked queue: the engine's own queue with the semantics of a
+ * napi_threadsafe_function (not built on one), whose every work item is one
  * link, one ready and one execution frame. Opaque. */
 typedef struct nat_queue_s nat_queue_t;
 /* One work item of a queue, from link to dispatch. Opaque. */
@@ -188,7 +189,10 @@ typedef struct nat_api_s {
   /*
    * Tracked queues. @since 1.0
    *
-   * queue_create: JS thread. Creates the threadsafe function and, unless
+   * queue_create: JS thread. Creates the queue (a uv_async_t on the env's
+   *   loop, ref'd like a threadsafe function's, and a lock-free FIFO;
+   *   each dispatched task runs in its own outermost callback scope, at
+   *   most 1,000 per loop iteration) and, unless
    *   NAT_QUEUE_SHARED_CONTEXT, makes tasks linked on the JS thread carry a
    *   napi_async_context of their own (napi_async_init in the linking
    *   frame). The resource object Node's async_hooks sees has hasRef(),

@@ -184,8 +184,15 @@ static void queue_unref_mem(nat_queue_t* q, uint64_t n) {
  * cannot be popped and pushed back by anybody else (no ABA). */
 static nat_task_t* task_alloc(nat_queue_t* q) {
   nat_task_t* t = NULL;
-  if (atomic_load_explicit(&q->free_top, memory_order_relaxed) != NULL &&
-      !atomic_exchange_explicit(&q->free_lock, 1, memory_order_acquire)) {
+  /* A few tries at the lock (it is held for a handful of instructions)
+   * before growing the pool instead of waiting. */
+  for (int tries = 0; tries < 8 && t == NULL; tries++) {
+    if (atomic_load_explicit(&q->free_top, memory_order_relaxed) == NULL)
+      break;
+    if (atomic_exchange_explicit(&q->free_lock, 1, memory_order_acquire)) {
+      sched_yield();
+      continue;
+    }
     t = atomic_load_explicit(&q->free_top, memory_order_acquire);
     while (t != NULL &&
            !atomic_compare_exchange_weak_explicit(
@@ -385,12 +392,34 @@ static void close_queue(nat_queue_t* q, int run_rest, int js) {
   napi_env env = q->env;
   if (q->res != NULL) q->res->refed = 0;
   q->res = NULL;
+  if (q->finalize != NULL) {
+    /* As a threadsafe function's finalize_cb: inside a handle scope and,
+     * while JS may run, a callback scope (the queue's context), so that
+     * it may call into JS (not at env teardown). */
+    napi_handle_scope hs;
+    napi_callback_scope cs = NULL;
+    napi_value resource;
+    if (napi_open_handle_scope(env, &hs) != napi_ok) hs = NULL;
+    if (js && q->shared.ctx != NULL &&
+        napi_get_reference_value(env, q->shared.resource, &resource) ==
+            napi_ok &&
+        napi_open_callback_scope(env, resource, q->shared.ctx, &cs) !=
+            napi_ok)
+      cs = NULL;
+    q->finalize(env, q->finalize_data, q->context);
+    if (cs != NULL) napi_close_callback_scope(env, cs);
+    bool pending = false;
+    napi_value exc;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+        napi_get_and_clear_last_exception(env, &exc) == napi_ok && js)
+      napi_fatal_exception(env, exc);
+    if (hs != NULL) napi_close_handle_scope(env, hs);
+  }
   nat__async_close(env, &q->shared);
   if (q->func != NULL) napi_delete_reference(env, q->func);
   if (q->ctor != NULL) napi_delete_reference(env, q->ctor);
   q->func = NULL;
   q->ctor = NULL;
-  if (q->finalize != NULL) q->finalize(env, q->finalize_data, q->context);
   uv_close((uv_handle_t*)&q->async, on_closed);
 }
 
