@@ -114,14 +114,19 @@ async function work () {
 //   producer; raw4, shared4: four; hand (raw tsfn + per-item
 //   napi_async_init/napi_make_callback by hand), task (tracked, a context
 //   per task): items linked from JS inside als.run, one producer readies.
+//   sharedoff, taskoff: shared and task with recording off (what the
+//   queue itself costs, apart from the records and drains).
 // Tracked variants record and drain every DRAIN_EVERY callbacks.
 async function seed () {
   const { AsyncLocalStorage, createHook } = require('node:async_hooks')
   if (variant === 'hooks') createHook({ init () {}, before () {}, after () {}, destroy () {} }).enable()
-  const mode = { raw: 'raw', hooks: 'raw', shared: 'shared', raw4: 'raw', shared4: 'shared', hand: 'hand', task: 'task' }[variant]
+  const mode = {
+    raw: 'raw', hooks: 'raw', shared: 'shared', raw4: 'raw', shared4: 'shared', hand: 'hand', task: 'task',
+    sharedoff: 'shared', taskoff: 'task' // the queue alone, recording off
+  }[variant]
   if (!mode) throw new Error(`unknown seed variant ${variant}`)
   const producers = variant.endsWith('4') ? 4 : 1
-  const tracked = mode === 'shared' || mode === 'task'
+  const tracked = (mode === 'shared' || mode === 'task') && !variant.endsWith('off')
   const jsLinked = mode === 'hand' || mode === 'task'
   if (tracked) nat.enable({ capacity: CAPACITY })
   const als = new AsyncLocalStorage()

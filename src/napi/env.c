@@ -6,7 +6,15 @@
 
 #include "nat_napi.h"
 
+/* Initial-exec: read without a __tls_get_addr call (several times per
+ * dispatched item). The addon is dlopen'ed, so this pointer comes from
+ * glibc's static TLS reserve, which it fits easily (as ring.c's). */
+#if defined(__GNUC__) && !defined(__APPLE__)
+static _Thread_local nat__env_t* tls_env
+    __attribute__((tls_model("initial-exec"))) = NULL;
+#else
 static _Thread_local nat__env_t* tls_env = NULL;
+#endif
 static _Atomic uint32_t env_serials = 0;
 
 nat__env_t* nat__env_current(void) { return tls_env; }

@@ -478,3 +478,30 @@ test('microtasks run between items, each in its own callback scope (as a threads
   c.release(q)
   assert.deepEqual(order, ['cb 0', 'tick 0', 'then 0', 'cb 1', 'tick 1', 'then 1', 'cb 2', 'tick 2', 'then 2'])
 })
+
+test('at most 1,000 items per wake-up: the loop runs its other phases between batches', async () => {
+  let calls = 0
+  let atImmediate = -1
+  const q = c.createQueue('test:batch', () => { calls++ }, { poolThreads: 0 })
+  for (let i = 0; i < 2500; i++) assert.equal(c.readyHere(c.link(q), i), 0)
+  setImmediate(() => { atImmediate = calls })
+  await until(() => calls === 2500, 'callbacks')
+  c.release(q)
+  // The first wake-up (poll phase) takes 1,000 and re-arms; the check
+  // phase's immediate runs before the next batch.
+  assert.equal(atImmediate, 1000)
+})
+
+test('a release with readies still to come: they run, then the queue closes; later readies are ECLOSING', async () => {
+  let calls = 0
+  const q = c.createQueue('test:released', () => { calls++ }, { poolThreads: 0 })
+  const tasks = [c.link(q), c.link(q), c.link(q)]
+  assert.equal(c.readyHere(tasks[0], 0), 0)
+  assert.equal(c.release(q), 0)
+  assert.throws(() => c.link(q), { code: 'ECLOSING' }, 'no links after the last release')
+  assert.equal(c.readyHere(tasks[1], 1), 0, 'a linked task is a reference: its ready takes')
+  await until(() => c.queueStats(q).finalized === 1, 'finalize')
+  assert.equal(calls, 2)
+  assert.equal(c.readyHere(tasks[2], 2), E.ECLOSING, 'after the close')
+  assert.equal(c.queueStats(q).drops, 0)
+})
