@@ -66,7 +66,7 @@ function load (file) {
 }
 
 function summary (g) {
-  return `${g.events} events, ${g.frames().length} frames, ${g.siteNames.length} sites, ${g.pending().length} pending, ${g.lost} lost`
+  return `${g.events} events, ${g.frames().length} frames, ${g.sites().length} sites, ${g.pending().length} pending, ${g.lost} lost`
 }
 
 function output (file, text, what) {

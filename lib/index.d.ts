@@ -149,6 +149,12 @@ export interface Stats {
   lastId: number
   /** Sites interned (site 0, the empty one, included). */
   sites: number
+  /**
+   * What stamps records while they wait in the rings: 'tsc' (x86-64) or
+   * 'cntvct' (AArch64), converted to process.hrtime nanoseconds at drain,
+   * or 'monotonic' (clock_gettime; NAT_CLOCK=monotonic forces it).
+   */
+  clock: 'tsc' | 'cntvct' | 'monotonic'
   /** Link stacks held now, and evicted past stackLimit, ever. */
   stacks: number
   stacksEvicted: number
@@ -214,6 +220,8 @@ export type StackStep =
 export type PendingItem = (FrameNode | ReadyNode | LinkNode) & {
   /** Nanoseconds between ts and the `now` of the query. */
   age: number
+  /** track(): a frame the tracked function left open (track() closed it). */
+  leftOpen?: boolean
 }
 
 export interface LatencySummary {
@@ -241,6 +249,8 @@ export type GraphInput = EventBatch | Iterable<Partial<TraceEvent> | SeedEvent> 
 export interface GraphOptions {
   /** Where link stacks come from (default: the ones this process captured). */
   stacks?: ((linkID: number) => string | undefined) | Map<number, string>
+  /** Most links + readies + frames the graph takes (default 67,108,864, at most 100,000,000). */
+  maxItems?: number
 }
 
 /** One event of the Trace Event Format (Perfetto, chrome://tracing). */
@@ -348,6 +358,8 @@ export interface Constants {
   readonly DEFAULT_CAPACITY: number
   readonly SITE_NAME_MAX: number
   readonly VERSION: string
+  /** The largest stackLimit accepted: a quarter of the heap limit at ~1.4 KB a stack, at most 1e6. */
+  readonly MAX_STACK_LIMIT: number
 }
 
 export function enable(options?: EnableOptions): void
@@ -368,8 +380,19 @@ export function assertNoPending(t: { after(fn: () => void): void; name?: string 
 export function linkStack(linkID: number): string | undefined
 export function formatPending(items: PendingItem[]): string
 export function formatStack(steps: StackStep[]): string
-/** One self-contained HTML page (timeline, async stacks, site latencies, pending work) that needs no network to view. */
-export function renderReport(graph: AsyncGraph, options?: { title?: string; maxFrames?: number; generated?: string }): string
+/** renderReport's options (README, "An HTML report to open anywhere"). */
+export interface ReportOptions {
+  title?: string
+  /** Most frames embedded (default 250000): the slowest with their whole stacks. */
+  maxFrames?: number
+  generated?: string
+  /** IDs left out of the pending work (e.g. the frame rendering the report). */
+  exclude?: Iterable<number>
+  /** What the graph itself leaves out (a sampled or aggregated trace); shown in the header. */
+  omitted?: { events?: number; frames?: number; reason?: string } | null
+}
+/** One self-contained HTML page (canvas timeline, thread-pool view, async stacks, site latencies, pending groups) that needs no network to view. */
+export function renderReport(graph: AsyncGraph, options?: ReportOptions): string
 export const EVENT_NAMES: ReadonlyArray<EventName | undefined>
 export const EVENT_TYPES: Readonly<Record<EventName, number>>
 /** The C function table for other addons (see include/napi_async_trace.h). */
@@ -394,6 +417,8 @@ export type NatErrorCode =
   | 'NAT_EBADTRACE'
   | 'NAT_EIO'
   | 'NAT_ENOADDON'
+  | 'NAT_ENOENT'
+  | 'NAT_ECANCELED'
 // errors:end
 /** Every error napi-async-trace throws: a TypeError (NAT_EINVAL), a
  * RangeError (NAT_ERANGE, NAT_ENAMETOOLONG) or an Error, with `code`. */
@@ -410,3 +435,91 @@ export const version: string
  * (code NAT_SECOND_COPY).
  */
 export const engine: { readonly version: string, readonly path: string }
+
+// ---- OpenTelemetry and diagnostics_channel (lib/otel.js, lib/channel.js) --
+
+/** A TracerProvider of @opentelemetry/api (only getTracer is used). */
+export interface OtelTracerProvider {
+  getTracer(name: string, version?: string): unknown
+}
+
+export interface OtelEnableOptions {
+  /** Where the spans go: the application's own provider. */
+  tracerProvider: OtelTracerProvider
+  /** The @opentelemetry/api module (default: require('@opentelemetry/api')). */
+  api?: object
+  /** Milliseconds between the bridge's drains (default 1000; 0: only flush()). */
+  interval?: number
+  /** Items linked outside any span make no span (default true). */
+  requireParentSpan?: boolean
+  /** Register the active span's traceparent as link context (default true). */
+  traceparent?: boolean
+  /** Most items (and captured contexts) kept open at once (default 100000). */
+  maxOpen?: number
+  /** Most records waiting for the bridge's next drain (default 1048576). */
+  limit?: number
+}
+
+export interface OtelStats {
+  enabled: boolean
+  started?: number
+  ended?: number
+  aborted?: number
+  skipped?: number
+  evicted?: number
+  lost?: number
+  failed?: number
+  open?: number
+  linkContexts?: number
+}
+
+/** The span bridge: one span per native work item. */
+export const otel: {
+  enable(options: OtelEnableOptions): void
+  /** Builds spans of everything recorded so far; returns how many ended. */
+  flush(): number
+  disable(): void
+  stats(): OtelStats
+  readonly enabled: boolean
+}
+
+/** The context object of one native work item on the TracingChannel. */
+export interface WorkChannelContext {
+  linkID: number
+  site: string | null
+  executeID: number
+  error?: NatError
+}
+
+/** One channel of the TracingChannel (a diagnostics_channel Channel). */
+export interface WorkSubChannel {
+  readonly name: string | symbol
+  readonly hasSubscribers: boolean
+  subscribe(onMessage: (ctx: WorkChannelContext, name: string | symbol) => void): void
+  unsubscribe(onMessage: (ctx: WorkChannelContext, name: string | symbol) => void): boolean
+}
+
+type WorkChannelHandlers = Partial<Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error',
+  (ctx: WorkChannelContext, name: string | symbol) => void>>
+
+/**
+ * diagnostics_channel.tracingChannel('napi-async-trace:work'), or null
+ * where Node has no TracingChannel.
+ */
+export const channel: {
+  readonly start: WorkSubChannel
+  readonly end: WorkSubChannel
+  readonly asyncStart: WorkSubChannel
+  readonly asyncEnd: WorkSubChannel
+  readonly error: WorkSubChannel
+  readonly hasSubscribers: boolean
+  subscribe(handlers: WorkChannelHandlers): void
+  unsubscribe(handlers: WorkChannelHandlers): boolean
+} | null
+
+/**
+ * Registers fn() -> a W3C traceparent (or undefined), asked at each link on
+ * the JS thread and readable by native threads (task_traceparent,
+ * work_traceparent); null unregisters.
+ */
+export function setLinkContext(fn: (() => string | undefined | null) | null): void

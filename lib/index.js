@@ -35,8 +35,9 @@ const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
   validateInteger, validateObject, validateString, invalidArgValue, invalidArgType, natError
 } = require('./errors')
-const { AsyncGraph, formatSteps } = require('./graph')
+const { AsyncGraph, formatSteps, checkItems } = require('./graph')
 const { Bridge, LIB_DIR } = require('./bridge')
+const { own } = require('./options')
 const { Consumer, DEFAULT_LIMIT: CONSUMER_LIMIT, MAX_LIMIT: CONSUMER_MAX_LIMIT } = require('./consumer')
 
 const C = binding.constants
@@ -61,19 +62,17 @@ probeScopeCarrier()
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain'])
 const DEFAULT_STACK_LIMIT = 10000
+// A kept link stack costs about 1.4 KB of heap (V8's captured frames plus
+// the formatted text once read): stackLimit may take at most a quarter of
+// this process's heap limit, and never more than a million.
+const STACK_BYTES = 1500
+const MAX_STACK_LIMIT = Math.max(DEFAULT_STACK_LIMIT,
+  Math.min(1e6, Math.floor(require('node:v8').getHeapStatistics().heap_size_limit / 4 / STACK_BYTES)))
 const STACK_LINES = 12 // most lines of a link stack kept
 
 
-// Site names by index, filled from the addon as new sites appear. Sites
-// are process-wide and never removed, so the cache only grows.
-const siteNames = [null]
-function siteName (index) {
-  if (index >= siteNames.length) {
-    const more = binding.sites(siteNames.length)
-    for (const name of more) siteNames.push(name)
-  }
-  return index < siteNames.length ? siteNames[index] : null
-}
+const { siteName } = require('./sites')
+const { linkHooks } = require('./hooks')
 
 /**
  * Starts recording. Options:
@@ -102,21 +101,24 @@ function siteName (index) {
  */
 function enable (options = {}) {
   validateObject(options, 'options')
+  options = own(options)
   for (const key of Object.keys(options)) {
     if (!ENABLE_OPTIONS.has(key)) {
       throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...ENABLE_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const { capacity, maxThreads, stacks, stackLimit, js, limit } = options
+  const { capacity, maxThreads, stacks, stackLimit, limit } = options
+  let { js } = options
   if (limit !== undefined) validateInteger(limit, 'options.limit', 1, CONSUMER_MAX_LIMIT)
   if (options.drain !== undefined && typeof options.drain !== 'boolean') throw invalidArgType('options.drain', 'of type boolean', options.drain)
   if (capacity !== undefined) validateInteger(capacity, 'options.capacity', C.MIN_CAPACITY, C.MAX_CAPACITY)
   if (maxThreads !== undefined) validateInteger(maxThreads, 'options.maxThreads', 1, MAX_THREADS_LIMIT)
   if (stacks !== undefined && typeof stacks !== 'boolean') throw invalidArgType('options.stacks', 'of type boolean', stacks)
-  if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, 1e7)
+  if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, MAX_STACK_LIMIT)
   let jsIgnore
   if (js !== undefined && typeof js !== 'boolean') {
     validateObject(js, 'options.js')
+    js = own(js)
     for (const key of Object.keys(js)) {
       if (key !== 'ignore') throw invalidArgValue(`options.js.${key}`, 'is not an option (known: ignore)', js[key])
     }
@@ -130,8 +132,8 @@ function enable (options = {}) {
   if (options.drain !== false) programConsumer(limit)
   if (binding.enable(capacity, maxThreads)) process.nextTick(binding.rootEnd)
   if (stackLimit !== undefined) setStackLimit(stackLimit)
-  if (stacks === true) binding.setLinkHook(captureLinkStack)
-  else if (stacks === false) binding.setLinkHook(null)
+  if (stacks === true) linkHooks.add(captureLinkStack)
+  else if (stacks === false) linkHooks.delete(captureLinkStack)
   if (js === false) bridgeOff()
   else if (js !== undefined) bridgeOn(jsIgnore)
 }
@@ -139,7 +141,7 @@ function enable (options = {}) {
 /** Stops recording; recorded events stay until drained. */
 function disable () {
   bridgeOff()
-  binding.setLinkHook(null)
+  linkHooks.delete(captureLinkStack)
   binding.disable()
 }
 
@@ -185,7 +187,8 @@ function consumer (options = {}) {
  * Counters of the engine: recorded (committed records, ever), dropped
  * (exact, ever), drained, pending (in rings now), capacity, rings, threads
  * (recording now), threadsSeen, ringBytes, recordSize, lastId, sites,
- * enabled; consumers: [{ name, env, queued, limit, delivered, lost, open }].
+ * enabled, clock (what stamps records: 'tsc', 'cntvct' or 'monotonic');
+ * consumers: [{ name, env, queued, limit, delivered, lost, open }].
  */
 function stats () {
   const s = binding.stats()
@@ -275,10 +278,17 @@ function captureLinkStack (linkID) {
     ls.order.push(linkID)
   } else {
     if (ls.next >= ls.limit) ls.next = 0
-    if (ls.map.delete(ls.order[ls.next])) ls.evicted++
+    if (ls.map.delete(ls.order[ls.next]) && ls.evicted++ === 0) warnEvicted(ls.limit)
     ls.order[ls.next++] = linkID
   }
   ls.map.set(linkID, holder)
+}
+
+// Said once per process: from now on the oldest link stacks are dropped
+// (stats().stacksEvicted counts them).
+function warnEvicted (limit) {
+  process.emitWarning(`napi-async-trace keeps the newest ${limit} link stacks (stackLimit); older ones are ` +
+    'now evicted and counted in stats().stacksEvicted', { code: 'NAT_STACKS_EVICTED' })
 }
 
 function setStackLimit (limit) {
@@ -286,7 +296,7 @@ function setStackLimit (limit) {
   // Keep the newest `limit` in capture order.
   const ordered = ls.order.length < ls.limit ? ls.order : [...ls.order.slice(ls.next), ...ls.order.slice(0, ls.next)]
   const drop = Math.max(0, ordered.length - limit)
-  for (let i = 0; i < drop; i++) if (ls.map.delete(ordered[i])) ls.evicted++
+  for (let i = 0; i < drop; i++) if (ls.map.delete(ordered[i]) && ls.evicted++ === 0) warnEvicted(limit)
   ls.order = ordered.slice(drop)
   ls.next = 0
   ls.limit = limit
@@ -333,7 +343,8 @@ function bridgeOff () {
  */
 function graph (events, options = {}) {
   validateObject(options, 'options')
-  const g = new AsyncGraph({ stacks: options.stacks === undefined ? linkStack : options.stacks })
+  options = own(options)
+  const g = new AsyncGraph({ ...options, stacks: options.stacks === undefined ? linkStack : options.stacks })
   if (events !== undefined) g.add(events)
   return g
 }
@@ -350,6 +361,7 @@ const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity', 'limit'])
 // the end), and collects what every drain() takes from now on.
 function startTracker (options, name) {
   validateObject(options, name)
+  options = own(options)
   for (const key of Object.keys(options)) {
     if (!TRACK_OPTIONS.has(key)) {
       throw invalidArgValue(`${name}.${key}`, `is not an option (known: ${[...TRACK_OPTIONS].join(', ')})`, options[key])
@@ -374,7 +386,7 @@ function startTracker (options, name) {
     lost: 0,
     // Everything drained, then what is still pending from this env since
     // the start: links, readies, and frames not open right now.
-    finish () {
+    finish (leftOpen = []) {
       const batch = c.drain()
       c.close()
       try {
@@ -397,7 +409,12 @@ function startTracker (options, name) {
       // (Jest's open-handle check skips promises too).
       const pending = g.pending({ since: start, now: Number(process.hrtime.bigint()) })
         .filter((p) => p.env === env && !(p.kind === 'frame' && open.has(p.id)) &&
-                       p.site !== TRACK_SITE_NAME && p.site !== 'js:PROMISE')
+                       p.site !== TRACK_SITE_NAME && !RUNNER_SITES.has(p.site))
+      // Frames fn left open were closed by track(): reported, marked.
+      for (const id of leftOpen) {
+        const f = g.node(id)
+        if (f !== null && f.kind === 'frame') pending.push({ ...f, leftOpen: true, age: Number(process.hrtime.bigint()) - f.ts })
+      }
       if (owns && --trackersOwning === 0) disable()
       return pending
     }
@@ -406,6 +423,11 @@ function startTracker (options, name) {
 }
 
 const TRACK_SITE_NAME = 'napi-async-trace:track'
+// Left out of what trackers report, as Jest's open-handle check does:
+// unsettled promise continuations hold nothing alive, and node:test's own
+// `Test` resources (one per test and hook) are the runner's bookkeeping,
+// run by the runner after the check (a t.after() registered later).
+const RUNNER_SITES = new Set(['js:PROMISE', 'js:Test'])
 let trackSite = 0
 
 /**
@@ -427,27 +449,43 @@ function track (fn, options = {}) {
 
 async function trackAsync (fn, tracker) {
   let result
+  let leftOpen = []
   try {
     if (trackSite === 0) trackSite = binding.site(TRACK_SITE_NAME)
-    const exec = binding.begin(trackSite, 0)
+    const depth = binding.openFrames().length
+    binding.begin(trackSite, 0)
     try {
       result = fn()
     } finally {
-      binding.end(exec)
+      leftOpen = closeFramesFrom(depth)
     }
     result = await result
   } catch (err) {
-    tracker.finish()
+    tracker.finish(leftOpen)
     throw err
   }
-  const pending = tracker.finish()
+  const pending = tracker.finish(leftOpen)
   return { result, pending, graph: tracker.graph, lost: tracker.lost }
+}
+
+// Ends the frame opened at stack depth `depth` and, first, every frame
+// fn left open inside it (as the engine's own dispatch does), so that a
+// leaky fn can neither make track() fail nor leave later links in its
+// frames. Returns the executeIDs of the frames fn left open.
+function closeFramesFrom (depth) {
+  const open = binding.openFrames()
+  const left = []
+  for (let i = open.length - 1; i >= depth; i--) {
+    if (i > depth && open[i] !== 0) left.push(open[i])
+    binding.end(open[i])
+  }
+  return left
 }
 
 /** Pending items (from track() or graph.pending()) as readable text. */
 function formatPending (items) {
   const lines = []
-  for (const p of items) {
+  for (const p of checkItems(items, 'items')) {
     const what = p.kind === 'link'
       ? 'linked, never made ready'
       : p.kind === 'ready' ? `made ready (link ${p.linkID}), never run` : 'frame never ended'
@@ -483,6 +521,19 @@ function assertNoPending (t, options = {}) {
   })
 }
 
+/**
+ * Registers fn() -> a W3C traceparent string (or undefined), asked on the
+ * JS thread each time a tracked task or async work run is linked there; the
+ * answer is kept with the task for native threads to read through the C
+ * ABI (task_traceparent, work_traceparent). null unregisters. Nothing is
+ * asked or kept while none is registered. nat.otel.enable() registers one
+ * made from the active OpenTelemetry span.
+ */
+function setLinkContext (fn) {
+  if (fn !== null && typeof fn !== 'function') throw invalidArgType('fn', 'a function or null', fn)
+  binding.setLinkContext(fn)
+}
+
 /** Decodes a buffer drained earlier (a copy of batch.buffer). */
 function decode (buffer) {
   return new EventBatch(buffer, siteName)
@@ -509,8 +560,9 @@ module.exports = {
   EventBatch,
   EVENT_NAMES,
   EVENT_TYPES,
+  setLinkContext,
   nativeApi: binding.nativeApi,
-  constants: C,
+  constants: Object.freeze({ ...C, MAX_STACK_LIMIT }),
   // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
   codes: require('./errors').codes,
   version: C.VERSION,
@@ -518,4 +570,9 @@ module.exports = {
   // loaded; later copies use it).
   engine: Object.freeze({ version: OWN_VERSION, path: __dirname })
 }
+// The OpenTelemetry span bridge and the diagnostics_channel TracingChannel
+// (lib/otel.js, lib/channel.js); the span bridge reads through a consumer
+// of its own.
+module.exports.otel = require('./otel').create(module.exports)
+module.exports.channel = require('./channel').channel
 if (globalThis[ENGINE] !== undefined && !globalThis[ENGINE].exports) globalThis[ENGINE].exports = module.exports

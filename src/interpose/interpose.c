@@ -42,7 +42,10 @@ static int check_syms(const nat_ip_sym_t* syms, size_t n) {
   return 0;
 }
 
-#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+/* NAT_IP_FORCE_UNSUPPORTED builds the fallback of other platforms here, for
+ * its test (test/core/interpose/unsupported.c). */
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__)) && \
+    !defined(NAT_IP_FORCE_UNSUPPORTED)
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -60,6 +63,12 @@ static int check_syms(const nat_ip_sym_t* syms, size_t n) {
 #else
 #define IP_R_JUMP_SLOT R_AARCH64_JUMP_SLOT
 #define IP_R_GLOB_DAT R_AARCH64_GLOB_DAT
+#endif
+
+/* Where the protections of our pages are read. The standalone test builds
+ * a variant with a path that does not exist, for the fallback. */
+#ifndef NAT_IP_MAPS
+#define NAT_IP_MAPS "/proc/self/maps"
 #endif
 
 /* Both supported targets are 64-bit ELF. */
@@ -106,6 +115,8 @@ typedef struct {
 
 enum { WALK_REBIND, WALK_RESTORE };
 
+struct ip_hold_s;
+
 typedef struct {
   int mode;
   const nat_ip_sym_t* syms;
@@ -114,6 +125,9 @@ typedef struct {
   const void* self;
   uintptr_t only_dyn; /* rebind_object: only the object with this dynamic
                          section; 0: every object */
+  /* Full walks: the objects held loaded (the others are not touched);
+   * NULL for one object, which the caller's handle keeps loaded. */
+  const struct ip_hold_s* hold;
   uintptr_t main_phdr;
   uintptr_t vdso;
   uintptr_t page;
@@ -159,11 +173,17 @@ static int obj_has(const ip_obj_t* o, uintptr_t addr, size_t len) {
   return 0;
 }
 
-/* The protection the ELF file asked for the segment holding addr, as the
- * dynamic linker leaves it: read-only inside PT_GNU_RELRO. Used only when
- * /proc/self/maps cannot be read. */
-static int obj_prot(const ip_obj_t* o, uintptr_t addr) {
-  if (addr >= o->relro && addr < o->relro_end) return PROT_READ;
+/*
+ * The protection the ELF file asked for the page at `page`, as the dynamic
+ * linker leaves it: read-only inside PT_GNU_RELRO, whose ends glibc and
+ * musl both round down to a page (the page holding the end stays
+ * writable). Only a guess, used when /proc/self/maps cannot be read.
+ */
+static int obj_prot(const ip_obj_t* o, uintptr_t page, uintptr_t pagesize) {
+  uintptr_t ro = o->relro & ~(pagesize - 1);
+  uintptr_t ro_end = o->relro_end & ~(pagesize - 1);
+  if (page >= ro && page < ro_end) return PROT_READ;
+  uintptr_t addr = page;
   for (size_t i = 0; i < o->phnum; i++) {
     const ip_phdr_t* p = &o->phdr[i];
     if (p->p_type != PT_LOAD) continue;
@@ -195,7 +215,7 @@ static uintptr_t obj_ptr(const ip_obj_t* o, uintptr_t v, size_t len) {
  * stdio buffering state is shared with the host. */
 static void read_maps(ip_walk_t* w) {
   w->maps_state = -1;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = open(NAT_IP_MAPS, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   size_t cap = 1 << 16, len = 0;
   char* buf = malloc(cap);
@@ -248,16 +268,18 @@ static void read_maps(ip_walk_t* w) {
   w->maps_state = 1;
 }
 
-/* The current protection of the page at addr: from /proc/self/maps, or
- * from the ELF program headers when that cannot be read. */
-static int page_prot(ip_walk_t* w, const ip_obj_t* o, uintptr_t page) {
+/* The current protection of the page at addr from /proc/self/maps, in
+ * *prot; 0 when that cannot be read (or does not list the page). */
+static int page_prot(ip_walk_t* w, uintptr_t page, int* prot) {
   if (w->maps_state == 0) read_maps(w);
   if (w->maps_state == 1) {
     for (size_t i = 0; i < w->nmaps; i++)
-      if (page >= w->maps[i].start && page < w->maps[i].end)
-        return w->maps[i].prot;
+      if (page >= w->maps[i].start && page < w->maps[i].end) {
+        *prot = w->maps[i].prot;
+        return 1;
+      }
   }
-  return obj_prot(o, page);
+  return 0;
 }
 
 /*
@@ -265,11 +287,18 @@ static int page_prot(ip_walk_t* w, const ip_obj_t* o, uintptr_t page) {
  * writable around it when it is not. Returns 0 or the errno of mprotect
  * (the slot is then unchanged). The page keeps PROT_READ throughout, so a
  * thread calling through another slot of it never faults.
+ *
+ * When the page's protection cannot be read, it is guessed from the ELF
+ * headers and the page is made writable around the store even where the
+ * guess says it is already: a wrong guess then leaves a page writable that
+ * was read-only (weaker RELRO), never a store into a read-only page.
  */
 static int store_slot(ip_walk_t* w, const ip_obj_t* o, void** slot, void* v) {
   uintptr_t page = (uintptr_t)slot & ~(w->page - 1);
-  int prot = page_prot(w, o, page);
-  if (prot & PROT_WRITE) {
+  int prot;
+  int known = page_prot(w, page, &prot);
+  if (!known) prot = obj_prot(o, page, w->page);
+  if (known && (prot & PROT_WRITE)) {
     __atomic_store_n(slot, v, __ATOMIC_RELEASE);
     return 0;
   }
@@ -399,8 +428,10 @@ static int read_dynamic(const ip_obj_t* o, ip_dynamic_t* d) {
 
 /*
  * One relocation: if it names a requested import, rebinds its slot (or
- * counts why not). `has_addend` is 0 for REL entries, whose addend is the
- * slot's initial contents and irrelevant to the slot types we rebind.
+ * counts why not). `addend` is 0 for REL entries, whose addend is the
+ * slot's initial contents and irrelevant to the slot types we rebind; a
+ * RELA entry of those types with a non-zero addend (never emitted for a
+ * call) would want symbol + addend, not the replacement: skipped.
  */
 static void rebind_reloc(ip_walk_t* w, const ip_obj_t* o, const ip_dynamic_t* d,
                          ip_pending_t* p, uint64_t offset, uint64_t info,
@@ -542,30 +573,144 @@ static void restore_obj(ip_walk_t* w, const ip_obj_t* o) {
   }
 }
 
+static void obj_from_info(const struct dl_phdr_info* info, ip_obj_t* o) {
+  *o = (ip_obj_t){(uintptr_t)info->dlpi_addr, info->dlpi_phdr,
+                  info->dlpi_phnum, 0, 0, 0, 0};
+  for (size_t i = 0; i < o->phnum; i++) {
+    const ip_phdr_t* ph = &o->phdr[i];
+    if (ph->p_type == PT_DYNAMIC) {
+      o->dyn = o->base + ph->p_vaddr;
+      o->dyn_size = ph->p_memsz;
+    } else if (ph->p_type == PT_GNU_RELRO) {
+      o->relro = o->base + ph->p_vaddr;
+      o->relro_end = o->relro + ph->p_memsz;
+    }
+  }
+}
+
+/*
+ * Objects held loaded for one full rebind or restore: the dynamic section
+ * of each and our reference to it (see "Objects being loaded" in
+ * nat_interpose.h). dl_iterate_phdr lists an object from the moment it is
+ * mapped, before the dynamic linker has relocated it and made its RELRO
+ * read-only; a store into it then could be overwritten by its relocation,
+ * or fault if the page turned read-only between our look at its protection
+ * and the store. dlopen(RTLD_NOLOAD) of each listed object waits for every
+ * dlopen and dlclose in progress (they hold the loader's lock throughout)
+ * and gives a reference that keeps the object loaded until we drop it, so
+ * every held object is fully loaded and stays so during the walk; one that
+ * appears only during the walk is not held, and not touched.
+ */
+typedef struct ip_hold_s {
+  uintptr_t* dyn;
+  void** h;     /* NULL where the object could not be held */
+  char** names; /* while collecting */
+  size_t n;
+  size_t cap;
+  uintptr_t main_phdr;
+  uintptr_t vdso;
+  int err;
+} ip_hold_t;
+
+static int hold_collect_cb(struct dl_phdr_info* info, size_t size,
+                           void* data) {
+  ip_hold_t* hd = data;
+  (void)size;
+  ip_obj_t o;
+  obj_from_info(info, &o);
+  if ((uintptr_t)info->dlpi_phdr == hd->main_phdr || o.dyn == 0 ||
+      (hd->vdso != 0 && obj_has(&o, hd->vdso, 1)) || info->dlpi_name == NULL ||
+      info->dlpi_name[0] == '\0')
+    return 0;
+  if (hd->n == hd->cap) {
+    size_t cap = hd->cap ? hd->cap * 2 : 32;
+    uintptr_t* dyn = realloc(hd->dyn, cap * sizeof(*dyn));
+    if (dyn != NULL) hd->dyn = dyn;
+    char** names = realloc(hd->names, cap * sizeof(*names));
+    if (names != NULL) hd->names = names;
+    if (dyn == NULL || names == NULL) {
+      hd->err = NAT_ENOMEM;
+      return 1;
+    }
+    hd->cap = cap;
+  }
+  hd->names[hd->n] = strdup(info->dlpi_name);
+  if (hd->names[hd->n] == NULL) {
+    hd->err = NAT_ENOMEM;
+    return 1;
+  }
+  hd->dyn[hd->n++] = o.dyn;
+  return 0;
+}
+
+static void hold_release(ip_hold_t* hd) {
+  for (size_t i = 0; i < hd->n; i++)
+    if (hd->h != NULL && hd->h[i] != NULL) dlclose(hd->h[i]);
+  if (hd->names != NULL)
+    for (size_t i = 0; i < hd->n; i++) free(hd->names[i]);
+  free(hd->names);
+  free(hd->dyn);
+  free(hd->h);
+  memset(hd, 0, sizeof(*hd));
+}
+
+/* Holds every loaded object but the main executable and the vDSO. Called
+ * without ip_mutex: dlopen may wait for a dlopen in progress whose
+ * constructor calls into this module. */
+static int hold_loaded(ip_hold_t* hd) {
+  memset(hd, 0, sizeof(*hd));
+  hd->main_phdr = (uintptr_t)getauxval(AT_PHDR);
+  hd->vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+  dl_iterate_phdr(hold_collect_cb, hd);
+  if (hd->err == 0 && hd->n > 0 &&
+      (hd->h = calloc(hd->n, sizeof(*hd->h))) == NULL)
+    hd->err = NAT_ENOMEM;
+  if (hd->err != 0) {
+    int err = hd->err;
+    hold_release(hd);
+    return err;
+  }
+  for (size_t i = 0; i < hd->n; i++) {
+    void* h = dlopen(hd->names[i], RTLD_LAZY | RTLD_NOLOAD);
+    struct link_map* lm = NULL;
+    /* The same name may now be another object (unloaded and loaded again
+     * elsewhere): only the one with the dynamic section we saw counts. */
+    if (h != NULL && dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm != NULL &&
+        (uintptr_t)lm->l_ld == hd->dyn[i]) {
+      hd->h[i] = h;
+    } else if (h != NULL) {
+      dlclose(h);
+    }
+    free(hd->names[i]);
+    hd->names[i] = NULL;
+  }
+  return 0;
+}
+
+static int is_held(const ip_hold_t* hd, uintptr_t dyn) {
+  for (size_t i = 0; i < hd->n; i++)
+    if (hd->dyn[i] == dyn && hd->h[i] != NULL) return 1;
+  return 0;
+}
+
 static int walk_cb(struct dl_phdr_info* info, size_t size, void* data) {
   ip_walk_t* w = data;
   (void)size;
   if (w->err != 0) return 1;
-  ip_obj_t o = {(uintptr_t)info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum,
-                0, 0, 0, 0};
-  for (size_t i = 0; i < o.phnum; i++) {
-    const ip_phdr_t* ph = &o.phdr[i];
-    if (ph->p_type == PT_DYNAMIC) {
-      o.dyn = o.base + ph->p_vaddr;
-      o.dyn_size = ph->p_memsz;
-    } else if (ph->p_type == PT_GNU_RELRO) {
-      o.relro = o.base + ph->p_vaddr;
-      o.relro_end = o.relro + ph->p_memsz;
-    }
-  }
+  ip_obj_t o;
+  obj_from_info(info, &o);
   if (w->only_dyn != 0 && o.dyn != w->only_dyn) return 0;
   if (w->mode == WALK_RESTORE) {
-    if (o.dyn != 0) restore_obj(w, &o);
+    /* Records of an object not held are dropped with the others: it was
+     * unloaded, or is a new one being loaded at the same address. */
+    if (o.dyn != 0 && (w->hold == NULL || is_held(w->hold, o.dyn)))
+      restore_obj(w, &o);
     return 0;
   }
   w->found = 1;
   /* Mark which records belong to objects still loaded (full walks only). */
-  if (w->seen != NULL && o.dyn != 0)
+  if (w->seen != NULL && o.dyn != 0 &&
+      (w->hold == NULL || is_held(w->hold, o.dyn)))
     for (size_t i = 0; i < w->nseen; i++)
       if (ip_recs[i].dyn == o.dyn) w->seen[i] = 1;
   if ((uintptr_t)info->dlpi_phdr == w->main_phdr) {
@@ -574,6 +719,8 @@ static int walk_cb(struct dl_phdr_info* info, size_t size, void* data) {
     add_pending(w, info, NAT_IP_VDSO, 0);
   } else if (w->self != NULL && obj_has(&o, (uintptr_t)w->self, 1)) {
     add_pending(w, info, NAT_IP_SELF, 0);
+  } else if (o.dyn != 0 && w->hold != NULL && !is_held(w->hold, o.dyn)) {
+    add_pending(w, info, NAT_IP_BUSY, 0);
   } else {
     rebind_obj(w, &o, info);
   }
@@ -613,9 +760,12 @@ static void walk_finish(ip_walk_t* w, nat_ip_report_cb cb, void* ud) {
   free(w->lens);
 }
 
+/* A full rebind (only_dyn == 0) holds every object first; a rebind of one
+ * object relies on the caller's reference to it. */
 static int rebind(uintptr_t only_dyn, const nat_ip_sym_t* syms, size_t n,
                   const void* self, nat_ip_report_cb cb, void* ud) {
   ip_walk_t w;
+  ip_hold_t hold;
   walk_init(&w, WALK_REBIND);
   w.syms = syms;
   w.n = n;
@@ -624,11 +774,20 @@ static int rebind(uintptr_t only_dyn, const nat_ip_sym_t* syms, size_t n,
   if (n > 0 && (w.lens = malloc(n * sizeof(*w.lens))) == NULL)
     return NAT_ENOMEM;
   for (size_t i = 0; i < n; i++) w.lens[i] = strlen(syms[i].name);
+  if (only_dyn == 0) {
+    int e = hold_loaded(&hold);
+    if (e != 0) {
+      walk_finish(&w, NULL, NULL);
+      return e;
+    }
+    w.hold = &hold;
+  }
 
   pthread_mutex_lock(&ip_mutex);
   if (only_dyn == 0 && ip_nrecs > 0) {
     if ((w.seen = calloc(ip_nrecs, 1)) == NULL) {
       pthread_mutex_unlock(&ip_mutex);
+      hold_release(&hold);
       walk_finish(&w, NULL, NULL);
       return NAT_ENOMEM;
     }
@@ -647,6 +806,7 @@ static int rebind(uintptr_t only_dyn, const nat_ip_sym_t* syms, size_t n,
     }
   }
   pthread_mutex_unlock(&ip_mutex);
+  if (only_dyn == 0) hold_release(&hold);
 
   int found = w.found;
   int ret = w.err != 0 ? w.err : w.stored;
@@ -681,11 +841,8 @@ int nat__ip_rebind_object(const char* path, void* dl_handle,
   int ok = h != NULL && dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm != NULL &&
            lm->l_ld != NULL;
   uintptr_t dyn = ok ? (uintptr_t)lm->l_ld : 0;
-  /* Our own reference from RTLD_NOLOAD is dropped before the walk; the
-   * object stays loaded through the caller's own handle (or not: then the
-   * walk does not find it and says so). */
-  if (dl_handle == NULL && h != NULL) dlclose(h);
   if (!ok) {
+    if (dl_handle == NULL && h != NULL) dlclose(h);
     nat_ip_report_t r;
     memset(&r, 0, sizeof(r));
     r.path = path != NULL ? path : "";
@@ -693,15 +850,25 @@ int nat__ip_rebind_object(const char* path, void* dl_handle,
     if (cb != NULL) cb(&r, ud);
     return NAT_EINVAL;
   }
-  return rebind(dyn, syms, n, self, cb, ud);
+  /* A handle (the caller's, or our RTLD_NOLOAD one, dropped only after the
+   * walk) means the object's dlopen has returned: it is fully relocated,
+   * and stays loaded during the walk. */
+  int ret = rebind(dyn, syms, n, self, cb, ud);
+  if (dl_handle == NULL) dlclose(h);
+  return ret;
 }
 
 int nat__ip_restore_all(uint32_t* changed) {
   ip_walk_t w;
+  ip_hold_t hold;
   walk_init(&w, WALK_RESTORE);
+  int e = hold_loaded(&hold);
+  if (e != 0) return e;
+  w.hold = &hold;
   pthread_mutex_lock(&ip_mutex);
   if (ip_nrecs > 0 && (w.seen = calloc(ip_nrecs, 1)) == NULL) {
     pthread_mutex_unlock(&ip_mutex);
+    hold_release(&hold);
     return NAT_ENOMEM;
   }
   w.nseen = ip_nrecs;
@@ -710,6 +877,7 @@ int nat__ip_restore_all(uint32_t* changed) {
    * object no longer loaded. */
   ip_nrecs = 0;
   pthread_mutex_unlock(&ip_mutex);
+  hold_release(&hold);
   if (changed != NULL) *changed = w.changed;
   int ret = w.stored;
   walk_finish(&w, NULL, NULL);

@@ -17,7 +17,8 @@
  *   the function's address for -fno-plt calls and for code that takes the
  *   address). For each loaded object we read PT_DYNAMIC, find DT_SYMTAB,
  *   DT_STRTAB, DT_JMPREL/DT_PLTRELSZ/DT_PLTREL and DT_RELA/DT_RELASZ (and
- *   DT_REL/DT_RELSZ where an object has them), and for every relocation of
+ *   DT_REL/DT_RELSZ where an object has them; neither target's toolchain
+ *   emits them, so that path is untested), and for every relocation of
  *   those two types whose symbol is *undefined* in the object (an import)
  *   and has one of the requested names, store the replacement into the slot.
  *   The next call through that slot reaches the replacement.
@@ -73,15 +74,18 @@
  *
  *   - nat__ip_rebind_loaded, nat__ip_rebind_object and nat__ip_restore_all
  *     may be called from any thread; the engine calls them on the JS thread
- *     of the main env. A process-wide mutex serializes them, and all reading
+ *     of an env. A process-wide mutex serializes them, and all reading
  *     of objects and all stores happen inside dl_iterate_phdr's callback,
  *     which glibc runs holding its loader lock (dl_load_write_lock, which
- *     dlclose holds while it unmaps and unlinks an object): no
- *     object can be unloaded while we read or write it, and two copies of this module
+ *     dlclose holds while it unmaps and unlinks an object): no object can
+ *     be unloaded while we read or write it, and two copies of this module
  *     (two copies of the package) never interleave their mprotect/store
  *     pairs on the same page. musl never unmaps objects. Report callbacks
  *     run after both locks are released, on the calling thread, and may
  *     call anything, this module included.
+ *   - None of them is async-signal-safe (they allocate and take a mutex):
+ *     never call them from a signal handler, nor from inside a
+ *     dl_iterate_phdr callback.
  *   - Any thread may be calling through a slot while it is stored: the slot
  *     is 8 bytes, 8-byte aligned (checked; unaligned slots are skipped), and
  *     it is written with one atomic store. x86_64 and AArch64 both make an
@@ -95,6 +99,20 @@
  *     orders nothing on AArch64: a replacement must therefore read any state
  *     of its own with acquire loads (or state set before the threads that
  *     call it existed), not rely on having been published by this store.
+ *   - Objects being loaded: dl_iterate_phdr lists an object as soon as it
+ *     is mapped, before the dynamic linker has relocated it and made its
+ *     RELRO read-only (glibc relocates with only its dlopen lock held). A
+ *     store then could be overwritten by the relocation, or fault if the
+ *     page turned read-only between our reading its protection and the
+ *     store. So a full rebind or restore first takes a reference to every
+ *     listed object with dlopen(name, RTLD_NOLOAD), before taking the
+ *     mutex: that waits for any dlopen or dlclose in progress, and keeps
+ *     the objects loaded until the walk is over. An object that shows up
+ *     only during the walk is reported NAT_IP_BUSY and left alone (the
+ *     loader hook's nat__ip_rebind_object after its dlopen, or the next
+ *     full rebind, takes it). nat__ip_rebind_object relies on the handle:
+ *     its dlopen has returned. Called from an object's constructor (inside
+ *     dlopen), the lock is already this thread's and nothing waits.
  *   - One race cannot be closed from outside the dynamic linker: a lazily
  *     bound slot whose very first call is being resolved on another thread
  *     while we store into it may be overwritten by the resolver with the
@@ -106,7 +124,15 @@
  * previous value is recorded; nat__ip_restore_all() puts every recorded slot
  * that still holds our replacement back to that value (a slot changed by
  * someone else since is left alone and counted) and forgets the records.
- * Records of objects that were unloaded are dropped before any walk.
+ * Records of objects unloaded since are never written: restore only writes
+ * into objects it finds loaded, and every full rebind drops the records of
+ * objects it did not find.
+ *
+ * Seen from the rebound object: every call through a rebound slot reaches
+ * the replacement, and code that takes the address of a rebound function
+ * (GLOB_DAT) gets the replacement's address. Calls it makes through a
+ * pointer it copied from its GOT before the rebind, or found with dlsym,
+ * still reach the real function.
  */
 #ifndef NAT_INTERPOSE_H
 #define NAT_INTERPOSE_H
@@ -140,7 +166,8 @@ typedef struct {
   XX(PARTIAL, 7, "some matching relocations have a type that is not rebound") \
   XX(MPROTECT, 8, "mprotect refused to make a GOT page writable")            \
   XX(UNSUPPORTED, 9, "rebinding is not supported on this OS/architecture")   \
-  XX(NOT_FOUND, 10, "no such loaded object")
+  XX(NOT_FOUND, 10, "no such loaded object")                                \
+  XX(BUSY, 11, "being loaded by another thread: not touched this time")
 
 typedef enum {
 #define NAT__IP_STATUS_ENUM(name, value, msg) NAT_IP_##name = (value),
@@ -195,17 +222,22 @@ const char* nat__ip_status_str(int status);
  * and the object containing `self` (may be NULL: then only those two are
  * skipped). `cb` (may be NULL) gets one report per object, in load order,
  * after the work is done. Returns the number of slots newly stored (>= 0),
- * NAT_EINVAL for bad arguments, NAT_ENOMEM. Any thread (see above).
+ * NAT_EINVAL for bad arguments (nothing done, cb not called), or
+ * NAT_ENOMEM (the walk stopped: slots stored before it stay recorded and
+ * are restored by nat__ip_restore_all; cb is not called). Any thread (see
+ * above).
  */
 int nat__ip_rebind_loaded(const nat_ip_sym_t* syms, size_t n, const void* self,
                           nat_ip_report_cb cb, void* ud);
 
 /*
- * The same for one object: the one behind `dl_handle` (a dlopen handle,
- * found through dlinfo(RTLD_DI_LINKMAP)) or, when dl_handle is NULL, the
+ * The same for one object: the one behind `dl_handle` (a handle that
+ * dlopen returned and that is still open: dlinfo(RTLD_DI_LINKMAP) cannot
+ * check it) or, when dl_handle is NULL, the
  * one loaded from `path` (found with dlopen(path, RTLD_NOLOAD)). One report
  * (NAT_IP_NOT_FOUND when there is no such loaded object: then
- * NAT_EINVAL is returned). Any thread (see above).
+ * NAT_EINVAL is returned). Only that object: libraries its dlopen pulled
+ * in as dependencies are left to a full rebind. Any thread (see above).
  */
 int nat__ip_rebind_object(const char* path, void* dl_handle,
                           const nat_ip_sym_t* syms, size_t n, const void* self,

@@ -123,6 +123,8 @@ const nat_api_t nat__api = {
     .work_queue = nat__work_queue,
     .work_cancel = nat__work_cancel,
     .work_delete = nat__work_delete,
+    .task_traceparent = nat__task_traceparent,
+    .work_traceparent = nat__work_traceparent,
     .task_size = nat__task_size,
     .queue_link_into = nat__queue_link_into,
 };

@@ -227,6 +227,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "recordSize", sizeof(nat_record_t));
   set_num(env, o, "lastId", (double)nat__id_last());
   set_num(env, o, "sites", nat__site_count());
+  napi_value clock;
+  if (napi_create_string_utf8(env, nat__clock_source(), NAPI_AUTO_LENGTH,
+                              &clock) == napi_ok)
+    napi_set_named_property(env, o, "clock", clock);
   return o;
 }
 
@@ -236,14 +240,25 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 static napi_value js_site(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) != 0) return NULL;
-  char buf[NAT_SITE_NAME_MAX + 2];
+  char buf[NAT_SITE_NAME_MAX + 1];
   size_t len = 0;
   napi_valuetype t;
   napi_typeof(env, argv[0], &t);
+  /* The UTF-8 length first: a copy into a short buffer stops at a whole
+   * character, so a name one byte too long that ends in a multi-byte
+   * character would come back shortened and be accepted. */
   if (t != napi_string ||
-      napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) !=
-          napi_ok) {
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
     nat__throw(env, NAT_EINVAL, "name must be a string");
+    return NULL;
+  }
+  if (len > NAT_SITE_NAME_MAX) {
+    nat__throw(env, NAT_ENAMETOOLONG, NULL);
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) !=
+      napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
     return NULL;
   }
   int32_t index = nat__site_intern(buf, len);
@@ -381,6 +396,39 @@ static napi_value js_set_link_hook(napi_env env, napi_callback_info info) {
                     "hook must be a function or null");
 }
 
+/* setLinkContext(fn | null): fn() -> a W3C traceparent string (or
+ * undefined) asked at each JS-thread link of a task or work run and kept
+ * for native threads (task_traceparent, work_traceparent). */
+static napi_value js_set_link_context(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  return set_fn_ref(env, argv[0], &e->link_ctx_fn,
+                    "provider must be a function or null");
+}
+
+/* linkContextErrors() -> provider calls that threw or returned something
+ * that is not a traceparent, in this env. */
+static napi_value js_link_context_errors(napi_env env,
+                                         napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  return make_id(env, e->link_ctx_errors);
+}
+
+/* setWorkHook(fn | null): fn(phase, linkID, executeID, site) around each
+ * dispatched callback (1 before, 2 after, 3 aborted). */
+static napi_value js_set_work_hook(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  return set_fn_ref(env, argv[0], &e->work_hook,
+                    "hook must be a function or null");
+}
+
 static napi_value js_current_frame(napi_env env, napi_callback_info info) {
   (void)info;
   nat__env_t* e = env_state(env);
@@ -499,18 +547,31 @@ static napi_value js_set_scope_carrier(napi_env env, napi_callback_info info) {
 
 /* ---- module init -------------------------------------------------------- */
 
-/* Runs on the env's JS thread when the env is torn down. */
+/* The env cleanup hook, on the env's JS thread when the env starts to be
+ * torn down (Node runs hooks newest first, so ours runs before the
+ * napi_env's own, which finalizes the instance data below): from here on
+ * the C ABI entries that need a live env refuse (e->closing). */
+static void env_cleanup(void* arg) {
+  nat__env_t* e = arg;
+  e->closing = 1;
+}
+
+/* The instance data's finalizer: on the env's JS thread, last. */
 static void env_finalize(napi_env env, void* data, void* hint) {
-  (void)env;
   (void)hint;
   nat__env_t* e = data;
   e->closing = 1;
+  /* A no-op when the hook has run (the usual order); else it must not run
+   * on freed memory. */
+  napi_remove_env_cleanup_hook(env, env_cleanup, e);
   if (nat__env_current() == e) nat__env_set_current(NULL);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
   if (e->anchor != NULL) nat__anchor_unref(e->anchor);
   if (e->resource_maker != NULL)
     napi_delete_reference(env, e->resource_maker);
   if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
+  if (e->link_ctx_fn != NULL) napi_delete_reference(env, e->link_ctx_fn);
+  if (e->work_hook != NULL) napi_delete_reference(env, e->work_hook);
   free(e->frames);
   free(e);
 }
@@ -536,6 +597,9 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("end", js_end)                      \
   V("abort", js_abort)                  \
   V("setLinkHook", js_set_link_hook)    \
+  V("setLinkContext", js_set_link_context) \
+  V("linkContextErrors", js_link_context_errors) \
+  V("setWorkHook", js_set_work_hook)    \
   V("currentFrame", js_current_frame)   \
   V("openFrames", js_open_frames)       \
   V("envSerial", js_env_serial)         \
@@ -608,6 +672,11 @@ NAPI_MODULE_INIT() {
   if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
     free(e);
     nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_set_instance_data");
+    return NULL;
+  }
+  /* From now on env_finalize owns e (and removes the hook). */
+  if (napi_add_env_cleanup_hook(env, env_cleanup, e) != napi_ok) {
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_add_env_cleanup_hook");
     return NULL;
   }
   /* A second load in the same env (a cleared require cache) keeps the first

@@ -87,6 +87,7 @@ struct nat_task_s {
   uint64_t link_id;
   uint64_t ready_id;
   nat__async_t async; /* its own context; none: the queue's shared one */
+  nat__traceparent_t tp; /* the requester's trace context (link time) */
   void* data;
   _Atomic int state;
   int pooled; /* from the queue's freelist (else the caller's storage) */
@@ -330,6 +331,7 @@ static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
   napi_env env = q->env;
   nat__async_t own = t->async;
   uint64_t ready_id = t->ready_id;
+  uint64_t link_id = t->link_id;
   int pooled = t->pooled;
   dispatch_t d = {q, env, js_cb, t->data};
   atomic_store_explicit(&t->state, TASK_DONE, memory_order_relaxed);
@@ -341,7 +343,7 @@ static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
    * shared-context queue) runs in the queue's, made in the creating
    * frame. Either way one callback scope (nat__dispatch), the only one:
    * no threadsafe function's scope around it. */
-  nat__dispatch(env, q->site, ready_id, 1,
+  nat__dispatch(env, q->site, ready_id, link_id, 1,
                 nat__async_held(&own) ? &own : &q->shared, run_user, &d);
   if (hs != NULL) napi_close_handle_scope(env, hs);
   nat__async_close(env, &own);
@@ -658,12 +660,16 @@ static int queue_link_task(nat_queue_t* q, nat_task_t* t) {
   t->data = NULL;
   t->async.ctx = NULL;
   t->async.resource = NULL;
+  t->tp.set = 0; /* pooled memory: nothing captured until asked */
   atomic_store_explicit(&t->state, TASK_LINKED, memory_order_relaxed);
   uint64_t frame = q->creator_frame;
   if (on_thread(q)) {
     nat__env_t* e = nat__env_current();
     if (e != NULL) frame = nat__frame_current(e);
     if ((q->flags & NAT_QUEUE_SHARED_CONTEXT) == 0) task_context(q, t);
+    /* Before the link is recorded, so the link hook sees the task whole;
+     * a plain store published to other threads by the push. */
+    if (e != NULL && e->link_ctx_fn != NULL) nat__link_context(e, &t->tp);
   }
   nat__mark_link(q->site, q->env_serial, frame, &t->link_id);
   return 0;
@@ -811,8 +817,18 @@ int nat__task_cancel(nat_task_t* t) {
     return NAT_EALREADY;
   /* Never blocks: a context of the task's own goes to the JS thread
    * through the env's anchor (task_end). */
+  /* On the JS thread a subscriber hears of it at once (TracingChannel
+   * `error`); elsewhere only the recorded abort tells. */
+  if (on_thread(t->q))
+    nat__work_hook_call(nat__env_current(), NAT__WORK_ABORT, t->link_id, 0,
+                        t->q->site);
   task_abort(t);
   return 0;
+}
+
+int nat__task_traceparent(const nat_task_t* t, char* buf) {
+  if (t == NULL || buf == NULL) return NAT_EINVAL;
+  return nat__traceparent_format(&t->tp, buf);
 }
 
 int nat__task_ids(const nat_task_t* t, nat_id_t* link_id, nat_id_t* ready_id) {

@@ -199,6 +199,40 @@ static size_t count_perm(const maps_t* m, const char* perms) {
   return n;
 }
 
+/* ---- child processes -------------------------------------------------- */
+
+/* Runs path with argv and envp, its stdout into buf (NUL-terminated, at
+ * most cap - 1 bytes kept); returns its wait status, its pid in *pid. */
+static int run(const char* path, char* const argv[], char* const envp[],
+               char* buf, size_t cap, pid_t* pid) {
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  int se = posix_spawn(pid, path, &fa, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  ck_assert_msg(se == 0, "spawn %s: %s", path, strerror(se));
+  size_t len = 0;
+  char sink[256];
+  for (;;) {
+    char* dst = len < cap - 1 ? buf + len : sink;
+    size_t room = len < cap - 1 ? cap - 1 - len : sizeof(sink);
+    ssize_t r = read(fds[0], dst, room);
+    if (r < 0 && errno == EINTR) continue;
+    ck_assert_int_ge(r, 0);
+    if (r == 0) break;
+    if (dst != sink) len += (size_t)r;
+  }
+  buf[len] = '\0';
+  close(fds[0]);
+  int status;
+  ck_assert_int_eq(waitpid(*pid, &status, 0), *pid);
+  return status;
+}
+
 /* ---- fixture ---------------------------------------------------------- */
 
 static void ip_setup(void) { ck_assert_uint_eq(nat__ip_recorded(), 0); }
@@ -219,7 +253,7 @@ START_TEST(interpose_supported) {
   ck_assert_str_eq(nat__ip_status_str(NAT_IP_NOT_FOUND),
                    "no such loaded object");
   ck_assert_str_eq(nat__ip_status_str(-1), "unknown status");
-  ck_assert_str_eq(nat__ip_status_str(NAT_IP_NOT_FOUND + 1), "unknown status");
+  ck_assert_str_eq(nat__ip_status_str(NAT_IP_BUSY + 1), "unknown status");
 }
 END_TEST
 
@@ -636,6 +670,80 @@ START_TEST(interpose_mprotect_refused) {
 END_TEST
 
 /*
+ * A full rebind while another thread's dlopen is in progress: thread B
+ * loads the ctor consumer, whose constructor (run by the dynamic linker
+ * with its lock held) waits until this thread lets it go; thread C rebinds
+ * meanwhile. C must wait for that dlopen to finish (its objects are held
+ * first, see "Objects being loaded" in nat_interpose.h) and then rebind the
+ * new object like any other: never touch an object mid-load, never report
+ * it BUSY once its dlopen returned. Whether C reached the loader's lock
+ * before B was let go is up to the scheduler (a short sleep makes it
+ * likely); what is asserted holds either way.
+ */
+typedef struct {
+  int fds_ready[2]; /* ctor -> test: in the constructor */
+  int fds_go[2];    /* test -> ctor: return */
+  void* h;
+  uv_sem_t start_c;
+  reps_t reps;
+  int stored;
+} dlopen_race_t;
+
+static void race_b(void* arg) {
+  dlopen_race_t* r = arg;
+  r->h = dlopen(LIB("c_ctor"), RTLD_NOW | RTLD_LOCAL);
+}
+
+static void race_c(void* arg) {
+  dlopen_race_t* r = arg;
+  uv_sem_wait(&r->start_c);
+  r->stored = nat__ip_rebind_loaded(syms, 2, NULL, collect, &r->reps);
+}
+
+START_TEST(interpose_dlopen_in_progress) {
+  dlopen_race_t r;
+  memset(&r, 0, sizeof(r));
+  ck_assert_int_eq(pipe(r.fds_ready), 0);
+  ck_assert_int_eq(pipe(r.fds_go), 0);
+  char env[64];
+  snprintf(env, sizeof(env), "%d,%d", r.fds_ready[1], r.fds_go[0]);
+  ck_assert_int_eq(setenv("NAT_IPC_CTOR_FDS", env, 1), 0);
+  ck_assert_int_eq(uv_sem_init(&r.start_c, 0), 0);
+  /* Both threads exist before B takes the loader's lock. */
+  uv_thread_t b, c;
+  ck_assert_int_eq(uv_thread_create(&c, race_c, &r), 0);
+  ck_assert_int_eq(uv_thread_create(&b, race_b, &r), 0);
+  char byte;
+  ck_assert_int_eq(read(r.fds_ready[0], &byte, 1), 1); /* B in the ctor */
+  uv_sem_post(&r.start_c);
+  uv_sleep(20);
+  ck_assert_int_eq(write(r.fds_go[1], &byte, 1), 1);
+  ck_assert_int_eq(uv_thread_join(&b), 0);
+  ck_assert_int_eq(uv_thread_join(&c), 0);
+  unsetenv("NAT_IPC_CTOR_FDS");
+  ck_assert_ptr_nonnull(r.h);
+
+  ck_assert_int_eq(count_status(&r.reps, NAT_IP_BUSY), 0);
+  const rep_t* rep = rep_of(&r.reps, "/libnat_ipc_ctor.so");
+  ck_assert_int_eq(rep->status, NAT_IP_OK);
+  ck_assert_uint_eq(rep->rebound, 2);
+  ck_assert_uint_ge(rep->mprotects, 1); /* its RELRO was in place */
+  ck_assert_int_eq(r.stored, 2);
+  int2_fn add = (int2_fn)dlsym(r.h, "nat_ipc_add");
+  ck_assert_ptr_nonnull(add);
+  ck_assert_int_eq(add(2, 3), 1005);
+  ck_assert_int_eq(nat__ip_restore_all(NULL), 2);
+  ck_assert_int_eq(add(2, 3), 5);
+  dlclose(r.h);
+  uv_sem_destroy(&r.start_c);
+  for (int i = 0; i < 2; i++) {
+    close(r.fds_ready[i]);
+    close(r.fds_go[i]);
+  }
+}
+END_TEST
+
+/*
  * A thread calls through the slots of a lazy and a RELRO consumer in a loop
  * while this thread rebinds and restores. Every call must reach either the
  * real function or the replacement (a torn slot would crash or return
@@ -714,6 +822,20 @@ START_TEST(interpose_threads) {
 }
 END_TEST
 
+/* The fallback of other platforms, built into its own program with
+ * NAT_IP_FORCE_UNSUPPORTED (test/core/interpose/unsupported.c). */
+START_TEST(interpose_unsupported_fallback) {
+  char* argv[] = {NAT_IP_DIR "/ip_unsupported", NULL};
+  char* envp[] = {NULL};
+  char buf[64];
+  pid_t pid;
+  int status = run(argv[0], argv, envp, buf, sizeof(buf), &pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "ip_unsupported failed (status %#x), see its stderr", status);
+  ck_assert_str_eq(buf, "ok\n");
+}
+END_TEST
+
 /*
  * The real node binary: a preload (test/core/interpose/preload.c) rebinds
  * getpid and nat_ipp_add in every object node has loaded. node itself
@@ -736,30 +858,11 @@ START_TEST(interpose_node) {
   char* envp[] = {e_pre, e_out, e_con, "PATH=/usr/bin:/bin", NULL};
   char* argv[] = {NAT_NODE, "-e",
                   "process.stdout.write(String(process.pid))", NULL};
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  pid_t pid;
-  int se = posix_spawn(&pid, NAT_NODE, &fa, NULL, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  ck_assert_msg(se == 0, "spawn %s: %s", NAT_NODE, strerror(se));
   char buf[64] = {0};
-  size_t len = 0;
-  ssize_t r;
-  while (len < sizeof(buf) - 1 &&
-         (r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
-    if (r < 0 && errno == EINTR) continue;
-    ck_assert_int_gt(r, 0);
-    len += (size_t)r;
-  }
-  close(fds[0]);
-  int status;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  pid_t pid;
+  int status = run(NAT_NODE, argv, envp, buf, sizeof(buf), &pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "node failed: status %#x", status);
   /* node's own getpid slot was not rebound. */
   ck_assert_int_eq(atoi(buf), (int)pid);
 
@@ -826,12 +929,14 @@ Suite* nat_interpose_suite(void) {
   tcase_add_test(tc, interpose_other_reloc_skipped);
   tcase_add_test(tc, interpose_mprotect_refused);
   tcase_add_test(tc, interpose_node);
+  tcase_add_test(tc, interpose_unsupported_fallback);
   suite_add_tcase(s, tc);
 
   TCase* tt = tcase_create("interpose_threads");
   tcase_add_checked_fixture(tt, ip_setup, ip_teardown);
   tcase_set_timeout(tt, NAT_CHECK_THREAD_TIMEOUT);
   tcase_add_test(tt, interpose_threads);
+  tcase_add_test(tt, interpose_dlopen_in_progress);
   suite_add_tcase(s, tt);
   return s;
 }

@@ -9,7 +9,13 @@
  *   table  lazy, NAT_IPC_TABLE    also a function pointer in data: an
  *                                 R_X86_64_64 / R_AARCH64_ABS64 relocation
  *                                 naming nat_ipp_add, which the interposer
- *                                 does not rebind but counts as skipped.
+ *                                 does not rebind but counts as skipped;
+ *   ctor   now, relro, NAT_IPC_CTOR  a constructor that, when
+ *                                 NAT_IPC_CTOR_FDS="w,r" is set, writes a
+ *                                 byte to fd w and waits for one on fd r:
+ *                                 its dlopen stays in progress (holding
+ *                                 the loader's lock) until the test lets
+ *                                 it go.
  */
 extern int nat_ipp_add(int a, int b);
 extern int nat_ipp_mul(int a, int b);
@@ -28,4 +34,19 @@ typedef int (*nat_ipc_tfn)(int, int);
 /* A writable table, so the pointer is relocated where it is stored. */
 nat_ipc_tfn nat_ipc_table[1] = {&nat_ipp_add};
 int nat_ipc_table_add(int a, int b) { return nat_ipc_table[0](a, b); }
+#endif
+
+#ifdef NAT_IPC_CTOR
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+__attribute__((constructor)) static void nat_ipc_ctor(void) {
+  const char* fds = getenv("NAT_IPC_CTOR_FDS");
+  int w, r;
+  char c = 1;
+  if (fds == NULL || sscanf(fds, "%d,%d", &w, &r) != 2) return;
+  if (write(w, &c, 1) != 1) abort();
+  if (read(r, &c, 1) != 1) abort();
+}
 #endif

@@ -90,6 +90,14 @@ static void collect(const nat_ip_report_t* r, void* ud) {
   o->original = r->nsyms > 0 ? r->counts[0].original : NULL;
 }
 
+/* The sum of `rebound` over every report: what the call returned. Objects
+ * of earlier tests count too where dlclose does not unload (musl). */
+static long sum_rebound(const reps_t* reps) {
+  long n = 0;
+  for (int i = 0; i < reps->n; i++) n += reps->r[i].rebound;
+  return n;
+}
+
 static const rep_t* rep_of(const reps_t* reps, const char* suffix) {
   size_t sl = strlen(suffix);
   for (int i = 0; i < reps->n; i++) {
@@ -158,12 +166,20 @@ static void test_kind(const char* name, int flags, int glob_dat,
   prot_string(suffix, before, sizeof(before));
   CHECK(before[0] != 0);
   reps_t reps = {.n = 0};
-  CHECK_EQ(nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps), 2);
+  int stored = nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps);
+  CHECK(stored >= 2);
+  CHECK_EQ(stored, sum_rebound(&reps));
   const rep_t* r = rep_of(&reps, suffix);
   CHECK_EQ(r->status, NAT_IP_OK);
   CHECK_EQ(r->rebound, 2);
   CHECK_EQ(r->glob_dat, glob_dat);
+#ifdef NAT_IP_TEST_NO_MAPS
+  /* Without /proc/self/maps every store is between two mprotects. */
+  (void)relro;
+  CHECK_EQ(r->mprotects, 2);
+#else
   CHECK(relro ? r->mprotects > 0 : r->mprotects == 0);
+#endif
   prot_string(suffix, after, sizeof(after));
   CHECK(strcmp(before, after) == 0);
   CHECK_EQ(c.add(2, 3), 1005);
@@ -173,7 +189,7 @@ static void test_kind(const char* name, int flags, int glob_dat,
   CHECK_EQ(nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps), 0);
   CHECK_EQ(rep_of(&reps, suffix)->already, 2);
   /* Restored. */
-  CHECK_EQ(nat__ip_restore_all(NULL), 2);
+  CHECK_EQ(nat__ip_restore_all(NULL), stored);
   CHECK_EQ(nat__ip_recorded(), 0);
   prot_string(suffix, after, sizeof(after));
   CHECK(strcmp(before, after) == 0);
@@ -194,9 +210,11 @@ static void test_untouched(void) {
   CHECK(prov != NULL);
   int (*twice)(int) = prov ? (int (*)(int))dlsym(prov, "nat_ipp_twice") : NULL;
   reps_t reps = {.n = 0};
-  CHECK_EQ(nat__ip_rebind_loaded(syms, 2, (const void*)self.add, collect,
-                                 &reps),
-           2);
+  int stored = nat__ip_rebind_loaded(syms, 2, (const void*)self.add,
+                                     collect, &reps);
+  CHECK(stored >= 2);
+  CHECK_EQ(stored, sum_rebound(&reps));
+  CHECK_EQ(rep_of(&reps, "/libnat_ipc_now.so")->rebound, 2);
   CHECK(reps.n > 0 && reps.r[0].status == NAT_IP_MAIN);
   CHECK_EQ(rep_of(&reps, "/libnat_ipc_lazy.so")->status, NAT_IP_SELF);
   CHECK_EQ(rep_of(&reps, "/libnat_ipn.so")->status, NAT_IP_NO_IMPORTS);
@@ -204,7 +222,7 @@ static void test_untouched(void) {
   CHECK(twice != NULL && twice(4) == 8);
   CHECK_EQ(self.add(2, 3), 5);
   CHECK_EQ(c.add(2, 3), 1005);
-  CHECK_EQ(nat__ip_restore_all(NULL), 2);
+  CHECK_EQ(nat__ip_restore_all(NULL), stored);
   CHECK_EQ(c.add(2, 3), 5);
 
   /* One object by handle; the other stays as it is. */
@@ -229,13 +247,15 @@ static void test_table(void) {
   int2_fn tadd = (int2_fn)dlsym(c.h, "nat_ipc_table_add");
   CHECK(tadd != NULL);
   reps_t reps = {.n = 0};
-  CHECK_EQ(nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps), 2);
+  int stored = nat__ip_rebind_loaded(syms, 2, NULL, collect, &reps);
+  CHECK_EQ(stored, sum_rebound(&reps));
   const rep_t* r = rep_of(&reps, "/libnat_ipc_table.so");
   CHECK_EQ(r->status, NAT_IP_PARTIAL);
   CHECK_EQ(r->skipped, 1);
   CHECK_EQ(c.add(2, 3), 1005);
   CHECK(tadd != NULL && tadd(2, 3) == 5);
-  CHECK_EQ(nat__ip_restore_all(NULL), 2);
+  CHECK_EQ(rep_of(&reps, "/libnat_ipc_table.so")->rebound, 2);
+  CHECK_EQ(nat__ip_restore_all(NULL), stored);
   dlclose(c.h);
 }
 
@@ -280,16 +300,22 @@ static void test_threads(int rounds) {
   memset(&t, 0, sizeof(t));
   t.add[0] = lazy.add;
   t.add[1] = now.add;
+  /* Every object loaded with a slot for the names: 4 where the earlier
+   * tests' objects were unloaded, more where dlclose keeps them (musl).
+   * Counted before the caller starts, which expects the real function in
+   * generation 0. */
+  int expect = nat__ip_rebind_loaded(syms, 2, NULL, NULL, NULL);
+  CHECK(expect >= 4);
+  int ok = nat__ip_restore_all(NULL) == expect;
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, caller_main, &t), 0);
-  int ok = 1;
   for (uint64_t r = 0; r < (uint64_t)rounds && ok; r++) {
     __atomic_store_n(&t.gen, 4 * r + 1, __ATOMIC_RELEASE);
-    ok &= nat__ip_rebind_loaded(syms, 2, NULL, NULL, NULL) == 4;
+    ok &= nat__ip_rebind_loaded(syms, 2, NULL, NULL, NULL) == expect;
     __atomic_store_n(&t.gen, 4 * r + 2, __ATOMIC_RELEASE);
     wait_seen(&t, 4 * r + 2);
     __atomic_store_n(&t.gen, 4 * r + 3, __ATOMIC_RELEASE);
-    ok &= nat__ip_restore_all(NULL) == 4;
+    ok &= nat__ip_restore_all(NULL) == expect;
     __atomic_store_n(&t.gen, 4 * r + 4, __ATOMIC_RELEASE);
     wait_seen(&t, 4 * r + 4);
   }
@@ -301,9 +327,61 @@ static void test_threads(int rounds) {
   dlclose(now.h);
 }
 
+static void never_called(void) { abort(); }
+
+/* Addons built the old way (node-addon-api's NODE_API_MODULE on some
+ * versions, e.g. bcrypt) register from a constructor at dlopen: this
+ * program stands in for node there with a registration that does nothing
+ * (exported with -rdynamic by scripts/test-arm64-interpose.sh). */
+void napi_module_register(void* mod);
+void napi_module_register(void* mod) { (void)mod; }
+
+static void print_report(const nat_ip_report_t* r, void* ud) {
+  int* ok = ud;
+  if (r->status != NAT_IP_OK && r->status != NAT_IP_PARTIAL &&
+      r->status != NAT_IP_MPROTECT)
+    return;
+  unsigned glob_dat = 0;
+  for (size_t i = 0; i < r->nsyms; i++) glob_dat += r->counts[i].glob_dat;
+  printf("%s: %s; rebound %u (GLOB_DAT %u), skipped %u, failed %u, "
+         "mprotects %u\n",
+         r->path, nat__ip_status_str(r->status), r->rebound, glob_dat,
+         r->skipped, r->failed, r->mprotects);
+  if (r->status == NAT_IP_OK && r->rebound > 0) (*ok)++;
+}
+
+/*
+ * ip_standalone --object <file> <name,name,...>: loads a real object (a
+ * prebuilt addon; RTLD_LAZY, so its Node-API imports stay unresolved
+ * until called, and nothing calls them), rebinds the names to a function
+ * that aborts, prints what was rebound, restores. Exits 0 when exactly
+ * that object was rebound and everything was restored.
+ */
+static int object_mode(const char* file, char* names) {
+  void* h = dlopen(file, RTLD_LAZY | RTLD_LOCAL);
+  if (h == NULL) {
+    fprintf(stderr, "dlopen %s: %s\n", file, dlerror());
+    return 1;
+  }
+  nat_ip_sym_t syms[64];
+  size_t n = 0;
+  for (char* t = strtok(names, ","); t != NULL && n < 64; t = strtok(NULL, ","))
+    syms[n++] = (nat_ip_sym_t){t, (void*)never_called};
+  int ok = 0;
+  int stored = nat__ip_rebind_loaded(syms, n, NULL, print_report, &ok);
+  int restored = nat__ip_restore_all(NULL);
+  printf("stored %d, restored %d\n", stored, restored);
+  return ok == 1 && stored > 0 && restored == stored ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 4 && strcmp(argv[1], "--object") == 0)
+    return object_mode(argv[2], argv[3]);
   if (argc != 2) {
-    fprintf(stderr, "usage: %s <directory of the test objects>\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s <directory of the test objects>\n"
+            "       %s --object <file> <name,name,...>\n",
+            argv[0], argv[0]);
     return 2;
   }
   dir = argv[1];
