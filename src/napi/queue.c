@@ -304,9 +304,7 @@ typedef struct {
   void* data;
 } dispatch_t;
 
-/* The user's part of a dispatch, inside the task's callback scope. A JS
- * exception it leaves pending is reported as uncaught, as Node does after
- * a threadsafe function's call_js. */
+/* The user's part of a dispatch, inside the task's callback scope. */
 static void run_user(void* arg) {
   dispatch_t* d = arg;
   if (d->q->call_js != NULL) {
@@ -316,11 +314,17 @@ static void run_user(void* arg) {
     napi_get_undefined(d->env, &undefined);
     napi_call_function(d->env, undefined, d->js_cb, 0, NULL, NULL);
   }
+}
+
+/* A JS exception the callback left pending is reported as uncaught once
+ * the dispatch is over (frame ended, work hook's END run), as Node does
+ * after a threadsafe function's call_js. */
+static void report_exception(napi_env env) {
   bool pending = false;
   napi_value exc;
-  if (napi_is_exception_pending(d->env, &pending) == napi_ok && pending &&
-      napi_get_and_clear_last_exception(d->env, &exc) == napi_ok)
-    napi_fatal_exception(d->env, exc);
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+    napi_fatal_exception(env, exc);
 }
 
 /* Runs one task that was made ready and frees it; the caller gives back
@@ -345,6 +349,7 @@ static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
    * no threadsafe function's scope around it. */
   nat__dispatch(env, q->site, ready_id, link_id, 1,
                 nat__async_held(&own) ? &own : &q->shared, run_user, &d);
+  report_exception(env);
   if (hs != NULL) napi_close_handle_scope(env, hs);
   nat__async_close(env, &own);
 }

@@ -498,7 +498,7 @@ test('a release with readies still to come: they run, then the queue closes; lat
   const tasks = [c.link(q), c.link(q), c.link(q)]
   assert.equal(c.readyHere(tasks[0], 0), 0)
   assert.equal(c.release(q), 0)
-  assert.throws(() => c.link(q), { code: 'ECLOSING' }, 'no links after the last release')
+  assert.throws(() => c.link(q), { code: 'NAT_ECLOSING' }, 'no links after the last release')
   assert.equal(c.readyHere(tasks[1], 1), 0, 'a linked task is a reference: its ready takes')
   await until(() => c.queueStats(q).finalized === 1, 'finalize')
   assert.equal(calls, 2)
