@@ -192,12 +192,15 @@ void nat__anchor_unref(nat__anchor_t* an);
 void nat__async_close_from(nat__anchor_t* an, napi_env env, nat__async_t* a);
 
 /*
- * The engine's dispatch of one callback, on the JS thread of `env`: an
- * execution frame of `site` for `ready_id` (none when `frame` is 0), the
- * fn(arg) run through napi_make_callback in a's context (async_hooks and
- * AsyncLocalStorage see the requester; the microtask queue runs after it
- * when this is the outermost scope). Without a context fn runs directly.
- * Frames fn left open are closed with ours.
+ * The engine's dispatch of one callback, on the JS thread of `env`:
+ * fn(arg) run in a's context, inside an execution frame of `site` for
+ * `ready_id` (none when `frame` is 0) that begins and ends inside the
+ * callback scope. The scope is napi_open_callback_scope where lib/'s probe
+ * found that it carries AsyncLocalStorage (Node 20, 22), else
+ * napi_make_callback of the env's trampoline (Node 24+); either way
+ * async_hooks and AsyncLocalStorage see the requester, and the microtask
+ * queue runs when it closes if it is the outermost scope. Without a
+ * context fn runs directly. Frames fn left open are closed with ours.
  * `link_id` names the work item to the work hook (none when 0).
  */
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
