@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nat_napi.h"
+#include "nat_wrap.h"
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -605,7 +606,11 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("envSerial", js_env_serial)         \
   V("probeCapture", js_probe_capture)   \
   V("probeRun", js_probe_run)           \
-  V("setScopeCarrier", js_set_scope_carrier)
+  V("setScopeCarrier", js_set_scope_carrier) \
+  V("addonsRebind", nat__js_addons_rebind)      \
+  V("addonsRestore", nat__js_addons_restore)    \
+  V("addonsInfo", nat__js_addons_info)          \
+  V("addonsConfigure", nat__js_addons_configure)
 
 static int publish_api(napi_env env, napi_value exports) {
   napi_value ext, global, symbol_ctor, symbol_for, key;
