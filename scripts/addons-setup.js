@@ -13,6 +13,13 @@
 //   node scripts/addons-setup.js          check (and build) every addon
 //   npm run setup:addons                  the same
 //
+// sqlite3 is not a devDependency: npm runs its install script, which
+// needs Node's headers and, without them configured, downloads them; a
+// fresh machine's `npm install` then fails offline. It is installed on
+// first use into the git-ignored .cache/addons (scripts skipped) and built
+// there as above; NODE_PATH (set here for the processes the tests start)
+// makes it loadable.
+//
 // The tests call ensure(name) and skip, saying why, when it returns an
 // error: a skipped addon is never counted as passed.
 const { spawnSync } = require('node:child_process')
@@ -20,13 +27,20 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
+// Addons installed on demand, with the version range the tests expect.
+const ON_DEMAND = { sqlite3: '^6.0.1' }
+const cacheDir = path.join(root, '.cache', 'addons')
+const cacheModules = path.join(cacheDir, 'node_modules')
+if (!(process.env.NODE_PATH || '').split(path.delimiter).includes(cacheModules)) {
+  process.env.NODE_PATH = [cacheModules, process.env.NODE_PATH].filter(Boolean).join(path.delimiter)
+}
 const ADDONS = ['bcrypt', '@node-rs/bcrypt', 'classic-level', 'sqlite3', '@parcel/watcher']
 // Addons whose binary can be built here from the sources in their package.
 const BUILDABLE = new Set(['sqlite3', 'bcrypt', 'classic-level'])
 
 function loads (name) {
   const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(name)})`],
-    { cwd: root, encoding: 'utf8' })
+    { cwd: root, encoding: 'utf8', env: process.env })
   return r.status === 0 ? null : (r.stderr.trim().split('\n').find((l) => /Error/.test(l)) || `status ${r.status}`)
 }
 
@@ -37,13 +51,35 @@ function nodeDir () {
   return candidates.find((d) => fs.existsSync(path.join(d, 'include', 'node', 'common.gypi'))) || null
 }
 
-function build (name) {
-  let pkgDir
+// Installs an ON_DEMAND addon into .cache/addons without running its
+// scripts (build() builds it). null, or why not.
+function install (name) {
+  fs.mkdirSync(cacheDir, { recursive: true })
+  process.stderr.write(`napi-async-trace: installing ${name}@${ON_DEMAND[name]} into ${path.relative(root, cacheDir)} for the tests\n`)
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+  const r = spawnSync(npm, ['install', '--prefix', cacheDir, '--ignore-scripts', '--no-save', '--no-package-lock',
+    '--no-audit', '--no-fund', `${name}@${ON_DEMAND[name]}`], { cwd: cacheDir, encoding: 'utf8' })
+  if (r.error) return `npm could not be run to install ${name}: ${r.error.message}`
+  if (r.status !== 0) return `npm install ${name} failed: ${(r.stderr || '').trim().split('\n').slice(-2).join(' | ')}`
+  return null
+}
+
+function resolvePkg (name) {
   try {
-    pkgDir = path.dirname(require.resolve(`${name}/package.json`, { paths: [root] }))
+    return path.dirname(require.resolve(`${name}/package.json`, { paths: [root, cacheDir] }))
   } catch {
-    return `${name} is not installed (npm install)`
+    return null
   }
+}
+
+function build (name) {
+  let pkgDir = resolvePkg(name)
+  if (pkgDir === null && Object.hasOwn(ON_DEMAND, name)) {
+    const failed = install(name)
+    if (failed !== null) return failed
+    pkgDir = resolvePkg(name)
+  }
+  if (pkgDir === null) return `${name} is not installed (npm install)`
   if (!fs.existsSync(path.join(pkgDir, 'binding.gyp'))) return `${name} has no binding.gyp to build from`
   const dir = nodeDir()
   if (dir === null) return `no Node.js headers next to ${process.execPath} to build ${name} with`
