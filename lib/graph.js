@@ -201,6 +201,11 @@ class AsyncGraph {
       events = events.events // a trace file
     }
     if (events instanceof EventBatch) return this._addBatch(events)
+    // The batches of a stream trace (lib/trace-file.js readTraceFile).
+    if (Array.isArray(events) && events.length > 0 && events.every((b) => b instanceof EventBatch)) {
+      for (const b of events) this._addBatch(b)
+      return this
+    }
     if (events === null || typeof events !== 'object' || typeof events[Symbol.iterator] !== 'function') {
       throw invalidArgType('events', 'an EventBatch, an iterable of events or { events }', events)
     }

@@ -109,7 +109,10 @@ test('folded and dot', () => {
   assert.equal(f.status, 0, f.stderr)
   const lines = f.stdout.trim().split('\n')
   for (const l of lines) assert.match(l, /^root(;[^;]+)* \d+$/)
-  assert.ok(lines.some((l) => l.startsWith('root;cliapp:hop;cliapp:hop;cliapp:hop ')), f.stdout)
+  // Each step names the site and the function and file:line that asked for
+  // the work (the trace has link stacks): the timer, then the callback.
+  assert.ok(lines.some((l) => /^root;cliapp:hop Timeout\._onTimeout \(app\.js:23\);cliapp:hop [^;]*\(app\.js:13\);cliapp:hop [^;]*\(app\.js:13\) \d+$/.test(l)), f.stdout)
+  assert.match(f.stderr, /weights: µs of frame run time/)
   const d = run('dot', trace)
   assert.equal(d.status, 0, d.stderr)
   assert.match(d.stdout, /^digraph async \{/)
