@@ -40,10 +40,10 @@ options:
   --stack-limit <n>      most link stacks kept per process (default 10000).
   --js                   also record JS async resources (promises, timers,
                          I/O) through async_hooks. Slow; for debugging.
-  --capacity <n>         records per thread ring (default 262144, 48 bytes
+  --capacity <n>         records per thread ring (default 65536, 48 bytes
                          each); a full ring drops records and counts them.
   --limit <n>            most records waiting for the trace writer per
-                         process (default 1048576); past it, when the disk
+                         process (default 262144); past it, when the disk
                          cannot keep up, records are dropped and counted
                          (the program is never blocked).
   --no-compress          write chunks uncompressed (deflate is on by
@@ -252,11 +252,10 @@ function graphSummary (g) {
 }
 
 function streamSummary (s) {
-  let frames = 0
-  for (const x of s.sites()) frames += x.frames
-  const pending = s.pending()
-  frames += pending.filter((p) => p.kind === 'frame').length
-  return `${s.events} events, ${frames} frames, ${s.sites().length} sites, ${pending.length + s.pendingEarlier - Math.min(s.pendingEarlier, 1000)} pending, ${s.lost} lost`
+  const sites = s.sites()
+  let frames = s.openFrames
+  for (const x of sites) frames += x.frames
+  return `${s.events} events, ${frames} frames, ${sites.length} sites, ${s.pendingCount} pending, ${s.lost} lost`
 }
 
 function ms (ns) { return Number.isFinite(ns) ? `${(ns / 1e6).toFixed(3)} ms` : '-' }
@@ -477,8 +476,8 @@ function stacks (argv) {
       for (const step of f.path.slice(0, -1).reverse()) lines.push(`  <- ${step}`)
     }
   }
-  const pending = s.pending()
-  const pendingTotal = pending.length - Math.min(s.pendingEarlier, 1000) + s.pendingEarlier
+  const pending = s.pending(pendingMax)
+  const pendingTotal = s.pendingCount
   if (pendingMax > 0) {
     lines.push('', `# pending: ${pendingTotal}${pendingTotal > pendingMax ? ` (first ${pendingMax})` : ''}`)
     for (const p of pending.slice(0, pendingMax)) {

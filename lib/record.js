@@ -66,11 +66,13 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
   try {
     const file = claim(out)
     const ropts = {
-      capacity: Number.isInteger(options.capacity) ? options.capacity : 1 << 18,
       stacks: options.stacks === true,
       js: options.js === true,
       meta: { root: file === out }
     }
+    // Ring capacity: the engine's default (65536 records, 3 MB per thread)
+    // unless asked; the recorder's Worker drains every 20 ms.
+    if (Number.isInteger(options.capacity)) ropts.capacity = options.capacity
     if (Number.isInteger(options.limit)) ropts.limit = options.limit
     if (typeof options.compress === 'boolean') ropts.compress = options.compress
     if (Number.isInteger(options.stackLimit)) nat.enable({ stackLimit: options.stackLimit, drain: false })
@@ -94,14 +96,18 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
     }
     process.on('exit', (code) => stop(`exit ${code}`))
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) {
+      // `on`, not `once`: the same signal may come twice (a terminal's
+      // hang-up reaches the process group and record passes it on too);
+      // the second must not kill the process while the trace is finished.
       const onSignal = () => {
         // A program that handles the signal itself goes on to its own
         // shutdown: the trace is finished at exit, shutdown included.
-        if (process.listenerCount(sig) > 0) return
+        if (process.listenerCount(sig) > 1) return
         stop(`signal ${sig}`)
+        process.off(sig, onSignal)
         process.kill(process.pid, sig)
       }
-      process.once(sig, onSignal)
+      process.on(sig, onSignal)
     }
   }
 }

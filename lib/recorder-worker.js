@@ -22,7 +22,7 @@ const { StreamWriter } = require('./trace-stream')
 const STATE = require('./recorder-state')
 
 const { file, ctl, port, compress, limit, interval, meta } = workerData
-const MAX_BATCH = 1 << 16 // records per drain: a chunk of at most 3 MiB raw
+const MAX_BATCH = 1 << 14 // records per drain: a chunk of at most 768 KiB raw
 
 function setState (s) {
   Atomics.store(ctl, 0, s)

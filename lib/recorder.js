@@ -13,7 +13,7 @@ const STATE = require('./recorder-state')
 const { validateObject, validateInteger, invalidArgType, invalidArgValue } = require('./errors')
 
 const OPTIONS = new Set(['stacks', 'js', 'capacity', 'limit', 'compress', 'interval', 'meta', 'startTimeout'])
-const DEFAULT_LIMIT = 1 << 20 // records waiting for the writer (48 MB when full)
+const DEFAULT_LIMIT = 1 << 18 // records waiting for the writer (12 MB when full)
 
 function recorderError (code, message) {
   const err = new Error(message)
@@ -25,7 +25,7 @@ function recorderError (code, message) {
  * Starts recording into `file` (written as the program runs; readable up
  * to the last complete chunk after a crash). options:
  *   stacks, js, capacity   as enable()'s
- *   limit      most records waiting for the writer (default 1048576);
+ *   limit      most records waiting for the writer (default 262144);
  *              past it they are dropped and counted in the trace
  *   compress   deflate chunks (default true)
  *   interval   ms between writes (default 20)
@@ -65,7 +65,11 @@ function recorder (nat, file, options = {}) {
     transferList: [port2],
     // Its stdout/stderr are the program's; it writes nothing there.
     stdout: false,
-    stderr: false
+    stderr: false,
+    // A small young generation: the Worker's garbage is batches of a few
+    // hundred kB at a time; this keeps its share of the program's memory
+    // small.
+    resourceLimits: { maxYoungGenerationSizeMb: 4 }
   })
   worker.unref()
   port1.unref()

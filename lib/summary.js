@@ -20,7 +20,7 @@
 // Pure JS: no native addon.
 const { EVENT_TYPES: T } = require('./events')
 
-const LIVE_LIMIT = 2_000_000
+const LIVE_LIMIT = 1 << 18
 const NODE_LIMIT = 100_000
 const SLOWEST = 50
 const BUCKETS_PER_OCTAVE = 8
@@ -86,6 +86,48 @@ function baseName (file) {
   return i >= 0 ? file.slice(i + 1) : file
 }
 
+// Items in flight, bounded: two generations of Maps. New items go into
+// the young one; when it holds half the limit, the old generation (items
+// older than that, still unfinished) is let go in one piece and the young
+// one becomes old. O(1) per operation: evicting the oldest key of one big
+// Map one at a time is O(n) in V8 (iteration skips the holes deletes leave
+// at its front until the table is rebuilt).
+class Live {
+  constructor (limit) {
+    this.half = Math.max(1, limit >> 1)
+    this.young = new Map()
+    this.old = new Map()
+  }
+
+  get size () { return this.young.size + this.old.size }
+
+  get (id) {
+    const v = this.young.get(id)
+    return v !== undefined ? v : this.old.get(id)
+  }
+
+  delete (id) {
+    if (!this.young.delete(id)) this.old.delete(id)
+  }
+
+  // Returns how many items were let go to make room.
+  set (id, value) {
+    let evicted = 0
+    if (this.young.size >= this.half) {
+      evicted = this.old.size
+      this.old = this.young
+      this.young = new Map()
+    }
+    this.young.set(id, value)
+    return evicted
+  }
+
+  * [Symbol.iterator] () {
+    yield * this.old
+    yield * this.young
+  }
+}
+
 class Summary {
   constructor ({ stacks } = {}) {
     // linkID -> text, for the frames' labels; per process (see process()).
@@ -109,6 +151,7 @@ class Summary {
     this._slowest = [] // min-heap by run
     this._pendingDone = [] // pending of processes added before (at most 1000 kept)
     this.pendingEarlier = 0 // and how many there were
+    this.openEarlier = 0 // of them, frames
     this._pid = 0
     this.process(null)
   }
@@ -116,13 +159,13 @@ class Summary {
   /** Starts the events of another process (IDs are per process). */
   process (meta, stacks) {
     if (this._links !== undefined && (this._links.size || this._readies.size || this._frames.size)) {
-      const left = this._pendingOf()
-      this.pendingEarlier += left.length
-      for (const p of left) if (this._pendingDone.length < 1000) this._pendingDone.push(p)
+      this.pendingEarlier += this._links.size + this._readies.size + this._frames.size
+      this.openEarlier += this._frames.size
+      for (const p of this._pendingOf(1000 - this._pendingDone.length)) this._pendingDone.push(p)
     }
-    this._links = new Map() // linkID -> [ts, node, label, site]
-    this._readies = new Map() // readyID -> [ts, linkTs, node, label]
-    this._frames = new Map() // executeID -> [ts, node, site, thread, queue, dispatch]
+    this._links = new Live(LIVE_LIMIT) // linkID -> [ts, node, label, site, frame, thread]
+    this._readies = new Live(LIVE_LIMIT) // readyID -> [ts, linkTs, node, label, site, by, linkID, thread]
+    this._frames = new Live(LIVE_LIMIT) // executeID -> [ts, node, site, thread, queue, dispatch, readyID]
     if (stacks instanceof Map) this._stacks = stacks
     if (meta) {
       this._pid = meta.pid || 0
@@ -158,11 +201,7 @@ class Summary {
   }
 
   _live (map, id, value) {
-    if (map.size >= LIVE_LIMIT) {
-      map.delete(map.keys().next().value)
-      this.liveEvicted++
-    }
-    map.set(id, value)
+    this.liveEvicted += map.set(id, value)
   }
 
   /** Adds an EventBatch. */
@@ -297,18 +336,33 @@ class Summary {
 
   /**
    * Work still in flight at the end of the trace: links never made ready,
-   * readies never run, frames never ended (of processes added before the
-   * last, the first 1000; pendingEarlier counts them all).
+   * readies never run, frames never ended; at most `max` of them
+   * (pendingCount counts them all).
    */
-  pending () {
-    return this._pendingDone.concat(this._pendingOf())
+  pending (max = 1000) {
+    const out = this._pendingDone.slice(0, max)
+    return out.concat(this._pendingOf(max - out.length))
   }
 
-  _pendingOf () {
+  /** How many items are pending in all (pending() lists at most its max). */
+  get pendingCount () {
+    return this.pendingEarlier + this._links.size + this._readies.size + this._frames.size
+  }
+
+  _pendingOf (max = Infinity) {
     const out = []
-    for (const [id, l] of this._links) out.push({ kind: 'link', id, site: l[3], label: l[2], ts: l[0], frame: l[4], thread: l[5], pid: this._pid, path: this.path(l[1]) })
-    for (const [id, r] of this._readies) out.push({ kind: 'ready', id, site: r[4], label: r[3], ts: r[0], readyBy: r[5], linkID: r[6], thread: r[7], pid: this._pid, path: this.path(r[2]) })
-    for (const [id, f] of this._frames) out.push({ kind: 'frame', id, site: f[2], ts: f[0], thread: f[3], pid: this._pid, path: this.path(f[1]) })
+    for (const [id, l] of this._links) {
+      if (out.length >= max) return out
+      out.push({ kind: 'link', id, site: l[3], label: l[2], ts: l[0], frame: l[4], thread: l[5], pid: this._pid, path: this.path(l[1]) })
+    }
+    for (const [id, r] of this._readies) {
+      if (out.length >= max) return out
+      out.push({ kind: 'ready', id, site: r[4], label: r[3], ts: r[0], readyBy: r[5], linkID: r[6], thread: r[7], pid: this._pid, path: this.path(r[2]) })
+    }
+    for (const [id, f] of this._frames) {
+      if (out.length >= max) return out
+      out.push({ kind: 'frame', id, site: f[2], ts: f[0], thread: f[3], pid: this._pid, path: this.path(f[1]) })
+    }
     return out
   }
 
@@ -327,6 +381,9 @@ class Summary {
   }
 
   get nodes () { return this._nodeParent.length }
+
+  /** Frames begun and not ended (of every process added). */
+  get openFrames () { return this._frames.size + this.openEarlier }
 }
 
 module.exports = { Summary, Histogram, frameLabel, LIVE_LIMIT, NODE_LIMIT }
