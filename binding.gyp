@@ -7,6 +7,7 @@
         "src/core/ids.c",
         "src/core/site.c",
         "src/core/ring.c",
+        "src/interpose/interpose.c",
         "src/napi/api.c",
         "src/napi/env.c",
         "src/napi/binding.c",
@@ -14,7 +15,7 @@
         "src/napi/work.c",
         "src/napi/hub.c"
       ],
-      "include_dirs": ["include", "src/core", "src/napi"],
+      "include_dirs": ["include", "src/core", "src/napi", "src/interpose"],
       "defines": [
         "NAT_VERSION=\"<!(node -p \"require('./package.json').version\")\""
       ],

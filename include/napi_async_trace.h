@@ -28,6 +28,12 @@
  * Errors are the negative nat_errno_t values of napi_async_trace_defs.h;
  * calling a JS-thread-only entry on another thread returns NAT_EWRONGTHREAD.
  * While recording is off the marks return 0 and hand out ID 0.
+ *
+ * The root frame: ID 0 is the root context (program start, and any code
+ * outside a traced callback frame, such as a native thread). When
+ * recording is enabled outside any traced frame, the current turn of the
+ * event loop becomes frame 0 (executionBegin 0 then, executionEnd 0 when
+ * the turn ends): links made in it belong to the root.
  */
 #ifndef NAPI_ASYNC_TRACE_H
 #define NAPI_ASYNC_TRACE_H
@@ -102,7 +108,8 @@ typedef struct nat_queue_options_s {
   napi_value func;
   /* Most tasks waiting for dispatch, 0 for no limit (as tsfn). */
   size_t max_queue_size;
-  /* Threads that start with a reference (as tsfn), >= 1. Each calls
+  /* Threads that start with a reference (as tsfn), 1..INT64_MAX
+   * (NAT_EINVAL outside). Each gives its reference back with
    * queue_release once. */
   size_t initial_thread_count;
   uint32_t flags;
@@ -196,7 +203,10 @@ typedef struct nat_api_s {
    *   thread the link belongs to the current frame (and the task gets its
    *   own async context); on any other thread to the frame that created
    *   the queue (and the task uses the queue's shared context).
-   *   NAT_ECLOSING after the queue was released or aborted.
+   *   NAT_ECLOSING after the last release or an abort. It needs no
+   *   reference of the caller's (the task it returns is one), only a
+   *   valid handle: one the caller holds a reference or a task of, or,
+   *   on the JS thread, one whose finalize has not run.
    * queue_ready: any thread that holds a reference to the queue (the task
    *   counts as one). Records `ready` and enqueues the task with `data`;
    *   `mode` is napi_tsfn_blocking or napi_tsfn_nonblocking. The ready
@@ -205,26 +215,38 @@ typedef struct nat_api_s {
    *   NAT_EFULL (non-blocking, queue full: the ready is taken back with a
    *   `readyFailed` record, the task may be made ready again), NAT_ECLOSING (the queue is closing: the task is
    *   aborted and freed, `drop` is not called, data stays the caller's),
-   *   NAT_EALREADY (the task was made ready or cancelled before). A
+   *   NAT_EALREADY (this task was made ready before and is still queued:
+   *   see below). A
    *   blocking ready waits while the queue is full, except on the JS
    *   thread, where it would deadlock: there it returns NAT_EFULL. Abort
    *   and teardown wake every blocked caller (NAT_ECLOSING).
    * task_cancel: any thread. A linked task that will never be made ready:
    *   records `abort` and frees it. NAT_EALREADY if it was made ready and
    *   is still queued.
+   *   Never blocks, on any thread (a task's own async context is sent to
+   *   the JS thread to be destroyed there).
    *   Task handles, like a tsfn's data, are consumed: a task is freed once
    *   it has run, was dropped, was cancelled, or its ready failed with
-   *   NAT_ECLOSING. NAT_EALREADY is reported only while the task is still
-   *   alive (made ready, not yet dispatched); using a consumed task is
-   *   undefined. The queue handle is valid until `finalize` has run.
-   * queue_acquire / queue_release: any thread, as tsfn. A thread that
-   *   acquired must release; after the last release the queue finalizes.
-   * queue_abort: any thread. As release with napi_tsfn_abort: tasks still
-   *   queued are dropped (an `abort` event each, `drop` called, all before
-   *   `finalize`); later links and readies fail with NAT_ECLOSING, and
-   *   blocked readies wake. Called without a reference of the caller's own
-   *   (an env cleanup hook after its thread released), it closes the queue
-   *   the same way and gives back nothing.
+   *   NAT_ECLOSING. So NAT_EALREADY promises only this: the task was made
+   *   ready and has not been dispatched yet (the caller can know that,
+   *   e.g. on the JS thread before returning to the loop). A task that
+   *   ran, was dropped or cancelled is gone: passing it again is undefined
+   *   behaviour, not NAT_EALREADY.
+   * queue_acquire / queue_release: any thread, as tsfn. Every reference
+   *   (initial_thread_count, each acquire) is given back by exactly one
+   *   queue_release, also after an abort, a NAT_ECLOSING answer or the
+   *   queue's finalize: the engine keeps the queue's memory until the last
+   *   reference and the last task are given back, so a thread that holds
+   *   one may always call release (and gets 0). After the last release
+   *   the queued tasks still run, then the queue finalizes. A release with
+   *   no reference left returns NAT_EINVAL and changes nothing.
+   * queue_abort: any thread, with or without a reference of the caller's.
+   *   Closes the queue: tasks still queued are dropped (an `abort` event
+   *   each, `drop` called, all before `finalize`); later links and
+   *   readies fail with NAT_ECLOSING, and blocked readies wake. Unlike
+   *   napi_release_threadsafe_function(napi_tsfn_abort) it gives back NO
+   *   reference (the engine cannot know whether the caller holds one):
+   *   a thread that holds one still calls queue_release.
    * queue_ref / queue_unref: JS thread, as napi_ref/unref_threadsafe_function.
    * task_ids: any thread that owns the task (before a successful ready).
    *   Its link ID, and its ready ID (0 until ready).
@@ -250,8 +272,10 @@ typedef struct nat_api_s {
    * work_queue: JS thread. Records `link` in the current frame and queues
    *   one run; NAT_EALREADY while a run is queued or running.
    * work_cancel: JS thread. A run not yet started is cancelled: complete
-   *   gets napi_cancelled and an `abort` event is recorded. NAT_EBUSY when
-   *   it is running or done, NAT_EALREADY when nothing is queued.
+   *   gets napi_cancelled and an `abort` event is recorded. NAT_EBUSY
+   *   while the run is on a pool thread or done there with complete still
+   *   to come (it will get napi_ok). NAT_EALREADY when there is no run to
+   *   cancel: never queued, already cancelled, or completed.
    * work_delete: JS thread. Not while a run is queued or running
    *   (NAT_EBUSY).
    */
@@ -280,7 +304,6 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   const nat_api_t* table = NULL;
   void* data = NULL;
   int err = NAT_ENAPI;
-  const char* code = "NAT_ENAPI";
   const char* msg = "napi-async-trace: a Node-API call failed in nat_import";
 
   if (napi_get_global(env, &global) != napi_ok) goto fail;
@@ -299,7 +322,6 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   if (napi_typeof(env, value, &type) != napi_ok) goto fail;
   if (type != napi_external) {
     err = NAT_ENOTLOADED;
-    code = "NAT_ENOTLOADED";
     msg = "napi-async-trace is not loaded in this thread: "
           "require('napi-async-trace') before loading this addon";
     goto fail;
@@ -307,7 +329,6 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   if (napi_get_value_external(env, value, &data) != napi_ok) goto fail;
   table = (const nat_api_t*)data;
   err = NAT_EVERSION;
-  code = "NAT_EVERSION";
   if (table == NULL || table->magic != NAT_API_MAGIC) {
     msg = "napi-async-trace: the API table found is not napi-async-trace's";
     goto fail;
@@ -326,12 +347,30 @@ static inline int nat_import_min(napi_env env, const nat_api_t** api,
   return 0;
 
 fail:
-  napi_throw_error(env, code, msg);
+  napi_throw_error(env, nat_err_code(err), msg);
   return err;
 }
 
 static inline int nat_import(napi_env env, const nat_api_t** api) {
   return nat_import_min(env, api, sizeof(nat_api_t));
+}
+
+/*
+ * Throws a JS error for a nat_errno_t the way the engine does, so that
+ * every error a user sees speaks one vocabulary: `code` is nat_err_code(err)
+ * ("NAT_EINVAL"), the class is TypeError for NAT_EINVAL, RangeError for
+ * NAT_ERANGE and NAT_ENAMETOOLONG, Error otherwise, and the message is `msg`
+ * or, when NULL, nat_err_message(err). JS thread, with no exception
+ * pending (check napi_is_exception_pending first where one may be).
+ * Returns the status of the napi_throw_* call.
+ */
+static inline napi_status nat_throw(napi_env env, int err, const char* msg) {
+  const char* code = nat_err_code(err);
+  if (msg == NULL) msg = nat_err_message(err);
+  if (err == NAT_EINVAL) return napi_throw_type_error(env, code, msg);
+  if (err == NAT_ERANGE || err == NAT_ENAMETOOLONG)
+    return napi_throw_range_error(env, code, msg);
+  return napi_throw_error(env, code, msg);
 }
 
 #ifdef __cplusplus

@@ -23,25 +23,68 @@ extern "C" {
  * error, the callback will never be called.
  */
 #define NAT_ERRNO_MAP(XX)                                                     \
-  XX(EINVAL, -1, "invalid argument")                                          \
-  XX(ENOMEM, -2, "out of memory")                                             \
-  XX(EWRONGTHREAD, -3, "called from a thread that may not call this")         \
+  XX(EINVAL, -1, "invalid argument")                                         \
+  XX(ENOMEM, -2, "out of memory")                                            \
+  XX(EWRONGTHREAD, -3, "called from a thread that may not call this")        \
   XX(ECLOSING, -4, "the handle is released, aborted or its env is closing")  \
-  XX(EFULL, -5, "the queue is full")                                          \
-  XX(EALREADY, -6, "the task was already made ready, run or cancelled")       \
-  XX(ENOTLOADED, -7, "napi-async-trace is not loaded in this process")        \
-  XX(EVERSION, -8, "the loaded napi-async-trace is too old or incompatible")  \
-  XX(ENAPI, -9, "a Node-API call failed")                                     \
-  XX(EFRAME, -10, "frame begin/end calls do not nest")                        \
+  XX(EFULL, -5, "the queue is full")                                         \
+  XX(EALREADY, -6, "the task was already made ready, run or cancelled")      \
+  XX(ENOTLOADED, -7, "napi-async-trace is not loaded in this process")       \
+  XX(EVERSION, -8, "napi-async-trace is too old or incompatible")           \
+  XX(ENAPI, -9, "a Node-API call failed")                                    \
+  XX(EFRAME, -10, "frame begin/end calls do not nest")                       \
   XX(EBUSY, -11, "the work is running and can no longer be cancelled")       \
-  XX(ENAMETOOLONG, -12, "the site name is longer than NAT_SITE_NAME_MAX")
+  XX(ENAMETOOLONG, -12, "the site name is longer than NAT_SITE_NAME_MAX")    \
+  XX(ERANGE, -13, "a number is out of range")                                \
+  XX(EBADTRACE, -14, "not a napi-async-trace trace file, or a damaged one")  \
+  XX(EIO, -15, "a file could not be read or written")                        \
+  XX(ENOADDON, -16, "no build of the native addon loads on this platform")
+
+/*
+ * The code a user sees: JS errors thrown by the engine, by lib/ and by
+ * addons that use this header carry `code` "NAT_" + name ("NAT_EINVAL").
+ * lib/errno.js is generated from this map (scripts/gen-errors.js) and a
+ * test checks it against the map compiled into the addon. In JS, NAT_EINVAL
+ * is thrown as a TypeError, NAT_ERANGE and NAT_ENAMETOOLONG as RangeErrors,
+ * every other code as an Error.
+ */
 
 typedef enum {
 #define NAT__ERR_ENUM(name, value, msg) NAT_##name = (value),
   NAT_ERRNO_MAP(NAT__ERR_ENUM)
 #undef NAT__ERR_ENUM
-  NAT__ERR_MIN = -12
+  /* The smallest code: the last one of the map, which only grows
+   * downwards. */
+  NAT__ERR_MIN = NAT_ENOADDON
 } nat_errno_t;
+
+/* The code a user sees for `err` ("NAT_EINVAL"), "NAT_EUNKNOWN" for a
+ * value that is not in the map. Any thread; the strings are static. */
+static inline const char* nat_err_code(int err) {
+  switch (err) {
+#define NAT__ERR_CODE(name, value, msg) \
+  case NAT_##name:                       \
+    return "NAT_" #name;
+    NAT_ERRNO_MAP(NAT__ERR_CODE)
+#undef NAT__ERR_CODE
+    default:
+      return "NAT_EUNKNOWN";
+  }
+}
+
+/* A readable message for `err` (the map's third column), "unknown error"
+ * for a value that is not in the map. Any thread; the strings are static. */
+static inline const char* nat_err_message(int err) {
+  switch (err) {
+#define NAT__ERR_MESSAGE(name, value, msg) \
+  case NAT_##name:                          \
+    return msg;
+    NAT_ERRNO_MAP(NAT__ERR_MESSAGE)
+#undef NAT__ERR_MESSAGE
+    default:
+      return "unknown error";
+  }
+}
 
 /* Longest site name in bytes, not counting the terminating NUL. */
 #define NAT_SITE_NAME_MAX 255

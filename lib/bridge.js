@@ -29,9 +29,9 @@ const path = require('node:path')
 
 const LIB_DIR = path.join(__dirname, path.sep)
 
-// Non-zero while the engine makes async resources of its own from JS (the
-// AsyncLocalStorage snapshot it takes per task on Node 24+): the bridge
-// records none of them.
+// Non-zero while the engine makes async resources of its own from JS
+// (through quietly(); the native dispatch makes none from JS since it
+// stopped taking AsyncLocalStorage snapshots): the bridge records none.
 const engineWork = { depth: 0 }
 
 // fn wrapped so that what it creates is invisible to every bridge.

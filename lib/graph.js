@@ -19,6 +19,7 @@
 // decreasing IDs, so no input can make it loop.
 const { EventBatch, EVENT_TYPES: T } = require('./events')
 const { invalidArgType, invalidArgValue, outOfRange, validateInteger } = require('./errors')
+const { own } = require('./options')
 
 const KIND_LINK = 1
 const KIND_READY = 2
@@ -27,9 +28,42 @@ const KIND_NAMES = [undefined, 'link', 'ready', 'frame']
 
 const FLAG_ABORTED = 1
 const FLAG_ENDED = 2
+const FLAG_FILE = 4 // added from a trace file: its link stacks are the file's
+
+// A Map holds at most 2^24 entries in V8; the ID -> slot index is split
+// over SHARDS of them (by the ID's low bits: IDs come from one counter, so
+// the shards fill evenly). MAX_ITEMS bounds what maxItems may ask for.
+const SHARDS = 8
+// `id & SHARD_MASK`: exact for any integer ID up to 2^53 (ToInt32 keeps the
+// low bits) and for the -1 key of _children().
+const SHARD_MASK = SHARDS - 1
+const MAX_ITEMS = 100e6
+const DEFAULT_MAX_ITEMS = 64 * 1024 * 1024
+
+class SlotIndex {
+  constructor () {
+    this._m = []
+    for (let i = 0; i < SHARDS; i++) this._m.push(new Map())
+  }
+
+  get (id) { return this._m[id & SHARD_MASK].get(id) }
+  has (id) { return this._m[id & SHARD_MASK].has(id) }
+  set (id, slot) { this._m[id & SHARD_MASK].set(id, slot); return this }
+  delete (id) { return this._m[id & SHARD_MASK].delete(id) }
+  get size () {
+    let n = 0
+    for (const m of this._m) n += m.size
+    return n
+  }
+
+  * [Symbol.iterator] () {
+    for (const m of this._m) yield * m
+  }
+}
 
 const MAX_PROBLEMS = 1000
 const MAX_ID = Number.MAX_SAFE_INTEGER
+const MAX_TS = 2n ** 63n - 1n // the largest monotonic timestamp (ns) taken
 
 class AsyncGraph {
   /**
@@ -38,15 +72,22 @@ class AsyncGraph {
    */
   constructor (options = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+    options = own(options)
     this._stacks = null
     this.setStacks(options.stacks)
-    this._slot = new Map()
+    this._fileStacks = new Map()
+    this._addFlags = 0
+    /** Most links + readies + frames the graph takes (see add()). */
+    this.maxItems = options.maxItems === undefined
+      ? DEFAULT_MAX_ITEMS
+      : validateInteger(options.maxItems, 'options.maxItems', 1, MAX_ITEMS)
+    this._slot = new SlotIndex()
     this._n = 0
     this._cap = 0
     this._grow(1024)
     this._sites = [null]
     this._siteIndex = new Map()
-    this._ends = new Map() // executionEnd seen before its executionBegin: id -> ts
+    this._ends = new SlotIndex() // executionEnd seen before its executionBegin: id -> ts
     this._aborts = [] // [linkID, readyID] not yet applied
     this._ix = null
     /** Events added, lost markers included. */
@@ -113,7 +154,7 @@ class AsyncGraph {
     const s = this._n++
     this._slot.set(id, s)
     this._kind[s] = kind
-    this._flags[s] = 0
+    this._flags[s] = this._addFlags
     this._id[s] = id
     this._ts[s] = ts
     this._a[s] = a
@@ -196,28 +237,72 @@ class AsyncGraph {
    */
   add (events) {
     this._ix = null
+    let fileStacks = null
     if (events !== null && typeof events === 'object' && !(events instanceof EventBatch) &&
-        typeof events[Symbol.iterator] !== 'function' && events.events !== undefined) {
-      events = events.events // a trace file
+        typeof events[Symbol.iterator] !== 'function' && Object.hasOwn(events, 'events')) {
+      // A trace file: its link stacks belong to its own link IDs (never
+      // this process's stacks of the same IDs).
+      fileStacks = fileStacksOf(events)
+      events = events.events
     }
-    if (events instanceof EventBatch) return this._addBatch(events)
+    if (events instanceof EventBatch) {
+      this._reserve(countNew(events), events.length)
+      return this._withFlags(fileStacks, () => this._addBatch(events))
+    }
     // The batches of a stream trace (lib/trace-file.js readTraceFile).
     if (Array.isArray(events) && events.length > 0 && events.every((b) => b instanceof EventBatch)) {
-      for (const b of events) this._addBatch(b)
-      return this
+      let fresh = 0
+      let count = 0
+      for (const b of events) {
+        fresh += countNew(b)
+        count += b.length
+      }
+      this._reserve(fresh, count)
+      return this._withFlags(fileStacks, () => {
+        for (const b of events) this._addBatch(b)
+        return this
+      })
     }
     if (events === null || typeof events !== 'object' || typeof events[Symbol.iterator] !== 'function') {
       throw invalidArgType('events', 'an EventBatch, an iterable of events or { events }', events)
     }
-    // All or nothing: every event is checked before any is added.
+    // All or nothing: every event is checked, and the room for it, before
+    // any is added.
     const list = Array.isArray(events) ? events : [...events]
     const checked = new Array(list.length)
-    for (let i = 0; i < list.length; i++) checked[i] = this._checkObject(list[i], i)
-    for (let i = 0; i < checked.length; i++) {
-      const c = checked[i]
-      this._add(c[0], c[1], c[2], c[3], c[4], this._siteOf(c[5]), c[6], c[7], i)
+    let fresh = 0
+    for (let i = 0; i < list.length; i++) {
+      const c = (checked[i] = this._checkObject(list[i], i))
+      if (c[0] === T.link || c[0] === T.ready || c[0] === T.executionBegin || c[0] === T.executionEnd) fresh++
     }
-    return this
+    this._reserve(fresh, list.length)
+    return this._withFlags(fileStacks, () => {
+      for (let i = 0; i < checked.length; i++) {
+        const c = checked[i]
+        this._add(c[0], c[1], c[2], c[3], c[4], this._siteOf(c[5]), c[6], c[7], i)
+      }
+      return this
+    })
+  }
+
+  // Fails up front, before anything is added, when `fresh` more links,
+  // readies, frames (or ends waiting for their frame) would pass maxItems.
+  _reserve (fresh, count) {
+    if (this._n + this._ends.size + fresh > this.maxItems) {
+      throw outOfRange('events', `at most ${this.maxItems} links, readies and frames in one graph (options.maxItems; ` +
+        `this graph holds ${this._n}, the events add up to ${fresh} more); for larger traces use a streaming summary`, count)
+    }
+  }
+
+  _withFlags (fileStacks, fn) {
+    if (fileStacks === null) return fn()
+    for (const [id, text] of fileStacks) this._fileStacks.set(id, text)
+    this._addFlags = FLAG_FILE
+    try {
+      return fn()
+    } finally {
+      this._addFlags = 0
+    }
   }
 
   _addBatch (b) {
@@ -233,6 +318,7 @@ class AsyncGraph {
   // linkID, readyID, ts, site, thread, env]. Throws on a malformed one.
   _checkObject (e, i) {
     if (e === null || typeof e !== 'object') throw invalidArgType(`events[${i}]`, 'an event object', e)
+    e = own(e)
     const type = T[e.event]
     if (typeof e.event !== 'string' || type === undefined || !Object.hasOwn(T, e.event)) {
       throw invalidArgValue(`events[${i}].event`, `must be one of ${Object.keys(T).join(', ')}`, e.event)
@@ -244,9 +330,15 @@ class AsyncGraph {
     }
     let ts = e.ts
     if (ts === undefined || ts === null) ts = NaN
-    else if (typeof ts === 'bigint' && ts >= 0n) ts = Number(ts)
-    else if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
+    else if (typeof ts === 'bigint' && ts >= 0n) {
+      // A monotonic clock in ns fits in 64 bits; beyond that (or beyond
+      // what a Number holds, which turns into Infinity) it is no timestamp.
+      if (ts > MAX_TS) throw outOfRange(`events[${i}].ts`, `<= ${MAX_TS} ns`, ts)
+      ts = Number(ts)
+    } else if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) {
       throw invalidArgValue(`events[${i}].ts`, 'must be a non-negative finite number of nanoseconds', ts)
+    } else if (ts > Number(MAX_TS)) {
+      throw outOfRange(`events[${i}].ts`, `<= ${MAX_TS} ns`, ts)
     }
     const small = (name) => {
       const v = e[name]
@@ -312,7 +404,7 @@ class AsyncGraph {
   _children () {
     const ix = this._index()
     if (ix.children !== null) return ix.children
-    const children = new Map()
+    const children = new SlotIndex() // parent -> [frame IDs]; -1: not in the graph
     for (let s = 0; s < this._n; s++) {
       if (this._kind[s] !== KIND_FRAME) continue
       const p = this._parentFrame(s)
@@ -326,6 +418,8 @@ class AsyncGraph {
   }
 
   _stackOf (linkID) {
+    const slot = this._slot.get(linkID)
+    if (slot !== undefined && (this._flags[slot] & FLAG_FILE)) return this._fileStacks.get(linkID)
     if (this._stacks === null) return undefined
     const s = this._stacks(linkID)
     return typeof s === 'string' ? s : undefined
@@ -514,9 +608,12 @@ class AsyncGraph {
     const c = this._children()
     const out = []
     for (const [parent, list] of c) {
-      if (parent <= 0) { out.push(...list); continue }
-      const s = this._slot.get(parent)
-      if (s === undefined || this._kind[s] !== KIND_FRAME) out.push(...list) // requester not in the graph
+      // One push per item: spreading a list of 100k+ roots into push()
+      // overflows the call stack.
+      const s = parent <= 0 ? undefined : this._slot.get(parent)
+      if (parent <= 0 || s === undefined || this._kind[s] !== KIND_FRAME) { // requester not in the graph
+        for (let i = 0; i < list.length; i++) out.push(list[i])
+      }
     }
     return out.sort((a, b) => a - b)
   }
@@ -575,10 +672,54 @@ function ms (ns) {
   return Number.isFinite(ns) ? `${(ns / 1e6).toFixed(3)} ms` : '?'
 }
 
+// How many events of batch b may add a link, ready, frame or waiting end.
+function countNew (b) {
+  let n = 0
+  for (let i = 0; i < b.length; i++) {
+    const t = b.typeAt(i)
+    if (t === T.link || t === T.ready || t === T.executionBegin || t === T.executionEnd) n++
+  }
+  return n
+}
+
+// The link stacks of a trace file object ({ stacks: { "<linkID>": text } }),
+// as a Map; non-string entries and bad IDs are refused with a coded error.
+function fileStacksOf (trace) {
+  const out = new Map()
+  if (!Object.hasOwn(trace, 'stacks') || trace.stacks === undefined || trace.stacks === null) return out
+  const stacks = trace.stacks
+  if (typeof stacks !== 'object' || Array.isArray(stacks)) throw invalidArgType('trace.stacks', 'an object of linkID -> stack text', stacks)
+  for (const key of Object.keys(stacks)) {
+    const id = Number(key)
+    if (!Number.isSafeInteger(id) || id <= 0) throw invalidArgValue('trace.stacks', `has a key that is no linkID (${key})`, key)
+    const text = stacks[key]
+    if (typeof text !== 'string') throw invalidArgType(`trace.stacks[${key}]`, 'of type string', text)
+    out.set(id, text)
+  }
+  return out
+}
+
+// Checks what formatStack()/formatPending() are given: an iterable of
+// objects, whose `stack` (when present) is text. Returns it as an array.
+function checkItems (items, name) {
+  if (items === null || typeof items !== 'object' || typeof items[Symbol.iterator] !== 'function') {
+    throw invalidArgType(name, 'an array of objects', items)
+  }
+  const list = [...items]
+  for (let i = 0; i < list.length; i++) {
+    const it = list[i]
+    if (it === null || typeof it !== 'object') throw invalidArgType(`${name}[${i}]`, 'an object', it)
+    if (it.stack !== undefined && it.stack !== null && typeof it.stack !== 'string') {
+      throw invalidArgType(`${name}[${i}].stack`, 'of type string', it.stack)
+    }
+  }
+  return list
+}
+
 function formatSteps (steps) {
   const lines = []
   let prevTs = NaN
-  for (const s of steps) {
+  for (const s of checkItems(steps, 'steps')) {
     switch (s.kind) {
       case 'frame':
         lines.push(`frame ${s.id}  ${s.site || '(no site)'}  thread ${s.thread} env ${s.env}` +
@@ -612,7 +753,7 @@ function graph (events, options) {
   return g
 }
 
-module.exports = { AsyncGraph, graph, formatSteps }
+module.exports = { AsyncGraph, graph, formatSteps, checkItems }
 
 // The exporters (lib/export.js) as methods, as DESIGN.md names them.
 const exporters = require('./export')

@@ -1,7 +1,8 @@
 'use strict'
 // napi-async-trace: the JS surface. Arguments are checked here and bad ones
-// throw TypeError/RangeError with a Node-style `code` before the addon is
-// called; the addon checks again (it can be reached directly).
+// throw TypeError/RangeError with a `code` (NAT_EINVAL, NAT_ERANGE, ...;
+// lib/errors.js) before the addon is called; the addon checks again (it can
+// be reached directly) and throws the same codes.
 //
 // Everything here runs on the JS thread of the env that called it (the main
 // thread or a Worker). Recording and rings are process-wide; reading is per
@@ -32,33 +33,24 @@ if (firstEngine !== undefined && firstEngine !== null && firstEngine.exports) {
 const binding = require('./binding')
 const { EventBatch, EVENT_NAMES, EVENT_TYPES } = require('./events')
 const {
-  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType
+  validateInteger, validateObject, validateString, invalidArgValue, invalidArgType, natError
 } = require('./errors')
-const { AsyncGraph, formatSteps } = require('./graph')
-const { Bridge, quietly, LIB_DIR } = require('./bridge')
+const { AsyncGraph, formatSteps, checkItems } = require('./graph')
+const { Bridge, LIB_DIR } = require('./bridge')
+const { own } = require('./options')
 const { Consumer, DEFAULT_LIMIT: CONSUMER_LIMIT, MAX_LIMIT: CONSUMER_MAX_LIMIT } = require('./consumer')
 
 const C = binding.constants
 
-// Do napi async contexts carry AsyncLocalStorage into callbacks? They do
-// where the store lives on the async resource (Node 20, 22); with
-// AsyncContextFrame (Node 24+) they do not, and the engine then captures
-// AsyncLocalStorage.snapshot() per task instead. Asked once per env, by
-// experiment rather than by version number.
-function probeContextCarriage () {
-  const { AsyncLocalStorage } = require('node:async_hooks')
-  const als = new AsyncLocalStorage()
-  const marker = {}
-  const handle = als.run(marker, () => binding.probeCapture())
-  const carried = binding.probeRun(handle, () => als.getStore() === marker)
-  als.disable()
-  binding.setContextCarrier(carried ? null : quietly(AsyncLocalStorage.snapshot))
-  return carried
-}
-const napiCarriesContext = probeContextCarriage()
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain'])
 const DEFAULT_STACK_LIMIT = 10000
+// A kept link stack costs about 1.4 KB of heap (V8's captured frames plus
+// the formatted text once read): stackLimit may take at most a quarter of
+// this process's heap limit, and never more than a million.
+const STACK_BYTES = 1500
+const MAX_STACK_LIMIT = Math.max(DEFAULT_STACK_LIMIT,
+  Math.min(1e6, Math.floor(require('node:v8').getHeapStatistics().heap_size_limit / 4 / STACK_BYTES)))
 const STACK_LINES = 12 // most lines of a link stack kept
 
 
@@ -100,21 +92,24 @@ function siteName (index) {
  */
 function enable (options = {}) {
   validateObject(options, 'options')
+  options = own(options)
   for (const key of Object.keys(options)) {
     if (!ENABLE_OPTIONS.has(key)) {
       throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...ENABLE_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const { capacity, maxThreads, stacks, stackLimit, js, limit } = options
+  const { capacity, maxThreads, stacks, stackLimit, limit } = options
+  let { js } = options
   if (limit !== undefined) validateInteger(limit, 'options.limit', 1, CONSUMER_MAX_LIMIT)
   if (options.drain !== undefined && typeof options.drain !== 'boolean') throw invalidArgType('options.drain', 'of type boolean', options.drain)
   if (capacity !== undefined) validateInteger(capacity, 'options.capacity', C.MIN_CAPACITY, C.MAX_CAPACITY)
   if (maxThreads !== undefined) validateInteger(maxThreads, 'options.maxThreads', 1, MAX_THREADS_LIMIT)
   if (stacks !== undefined && typeof stacks !== 'boolean') throw invalidArgType('options.stacks', 'of type boolean', stacks)
-  if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, 1e7)
+  if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, MAX_STACK_LIMIT)
   let jsIgnore
   if (js !== undefined && typeof js !== 'boolean') {
     validateObject(js, 'options.js')
+    js = own(js)
     for (const key of Object.keys(js)) {
       if (key !== 'ignore') throw invalidArgValue(`options.js.${key}`, 'is not an option (known: ignore)', js[key])
     }
@@ -183,7 +178,8 @@ function consumer (options = {}) {
  * Counters of the engine: recorded (committed records, ever), dropped
  * (exact, ever), drained, pending (in rings now), capacity, rings, threads
  * (recording now), threadsSeen, ringBytes, recordSize, lastId, sites,
- * enabled; consumers: [{ name, env, queued, limit, delivered, lost, open }].
+ * enabled, clock (what stamps records: 'tsc', 'cntvct' or 'monotonic');
+ * consumers: [{ name, env, queued, limit, delivered, lost, open }].
  */
 function stats () {
   const s = binding.stats()
@@ -220,9 +216,7 @@ const marks = Object.freeze({
     validateString(name, 'name')
     if (name.length === 0) throw invalidArgValue('name', 'must not be empty', name)
     if (Buffer.byteLength(name) > C.SITE_NAME_MAX) {
-      const err = new RangeError(`The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
-      err.code = 'ERR_OUT_OF_RANGE'
-      throw err
+      throw natError('NAT_ENAMETOOLONG', `The argument 'name' is longer than ${C.SITE_NAME_MAX} bytes`)
     }
     if (name.includes('\0')) throw invalidArgValue('name', 'must not contain NUL', name)
     return binding.site(name)
@@ -275,11 +269,18 @@ function captureLinkStack (linkID) {
     ls.order.push(linkID)
   } else {
     if (ls.next >= ls.limit) ls.next = 0
-    if (ls.map.delete(ls.order[ls.next])) ls.evicted++
+    if (ls.map.delete(ls.order[ls.next]) && ls.evicted++ === 0) warnEvicted(ls.limit)
     ls.order[ls.next++] = linkID
   }
   ls.map.set(linkID, holder)
   ls.captured++
+}
+
+// Said once per process: from now on the oldest link stacks are dropped
+// (stats().stacksEvicted counts them).
+function warnEvicted (limit) {
+  process.emitWarning(`napi-async-trace keeps the newest ${limit} link stacks (stackLimit); older ones are ` +
+    'now evicted and counted in stats().stacksEvicted', { code: 'NAT_STACKS_EVICTED' })
 }
 
 function setStackLimit (limit) {
@@ -287,7 +288,7 @@ function setStackLimit (limit) {
   // Keep the newest `limit` in capture order.
   const ordered = ls.order.length < ls.limit ? ls.order : [...ls.order.slice(ls.next), ...ls.order.slice(0, ls.next)]
   const drop = Math.max(0, ordered.length - limit)
-  for (let i = 0; i < drop; i++) if (ls.map.delete(ordered[i])) ls.evicted++
+  for (let i = 0; i < drop; i++) if (ls.map.delete(ordered[i]) && ls.evicted++ === 0) warnEvicted(limit)
   ls.order = ordered.slice(drop)
   ls.next = 0
   ls.limit = limit
@@ -355,7 +356,8 @@ function bridgeOff () {
  */
 function graph (events, options = {}) {
   validateObject(options, 'options')
-  const g = new AsyncGraph({ stacks: options.stacks === undefined ? linkStack : options.stacks })
+  options = own(options)
+  const g = new AsyncGraph({ ...options, stacks: options.stacks === undefined ? linkStack : options.stacks })
   if (events !== undefined) g.add(events)
   return g
 }
@@ -372,6 +374,7 @@ const TRACK_OPTIONS = new Set(['stacks', 'js', 'capacity', 'limit'])
 // the end), and collects what every drain() takes from now on.
 function startTracker (options, name) {
   validateObject(options, name)
+  options = own(options)
   for (const key of Object.keys(options)) {
     if (!TRACK_OPTIONS.has(key)) {
       throw invalidArgValue(`${name}.${key}`, `is not an option (known: ${[...TRACK_OPTIONS].join(', ')})`, options[key])
@@ -396,7 +399,7 @@ function startTracker (options, name) {
     lost: 0,
     // Everything drained, then what is still pending from this env since
     // the start: links, readies, and frames not open right now.
-    finish () {
+    finish (leftOpen = []) {
       const batch = c.drain()
       c.close()
       try {
@@ -419,7 +422,12 @@ function startTracker (options, name) {
       // (Jest's open-handle check skips promises too).
       const pending = g.pending({ since: start, now: Number(process.hrtime.bigint()) })
         .filter((p) => p.env === env && !(p.kind === 'frame' && open.has(p.id)) &&
-                       p.site !== TRACK_SITE_NAME && p.site !== 'js:PROMISE')
+                       p.site !== TRACK_SITE_NAME && !RUNNER_SITES.has(p.site))
+      // Frames fn left open were closed by track(): reported, marked.
+      for (const id of leftOpen) {
+        const f = g.node(id)
+        if (f !== null && f.kind === 'frame') pending.push({ ...f, leftOpen: true, age: Number(process.hrtime.bigint()) - f.ts })
+      }
       if (owns && --trackersOwning === 0) disable()
       return pending
     }
@@ -428,6 +436,11 @@ function startTracker (options, name) {
 }
 
 const TRACK_SITE_NAME = 'napi-async-trace:track'
+// Left out of what trackers report, as Jest's open-handle check does:
+// unsettled promise continuations hold nothing alive, and node:test's own
+// `Test` resources (one per test and hook) are the runner's bookkeeping,
+// run by the runner after the check (a t.after() registered later).
+const RUNNER_SITES = new Set(['js:PROMISE', 'js:Test'])
 let trackSite = 0
 
 /**
@@ -449,27 +462,43 @@ function track (fn, options = {}) {
 
 async function trackAsync (fn, tracker) {
   let result
+  let leftOpen = []
   try {
     if (trackSite === 0) trackSite = binding.site(TRACK_SITE_NAME)
-    const exec = binding.begin(trackSite, 0)
+    const depth = binding.openFrames().length
+    binding.begin(trackSite, 0)
     try {
       result = fn()
     } finally {
-      binding.end(exec)
+      leftOpen = closeFramesFrom(depth)
     }
     result = await result
   } catch (err) {
-    tracker.finish()
+    tracker.finish(leftOpen)
     throw err
   }
-  const pending = tracker.finish()
+  const pending = tracker.finish(leftOpen)
   return { result, pending, graph: tracker.graph, lost: tracker.lost }
+}
+
+// Ends the frame opened at stack depth `depth` and, first, every frame
+// fn left open inside it (as the engine's own dispatch does), so that a
+// leaky fn can neither make track() fail nor leave later links in its
+// frames. Returns the executeIDs of the frames fn left open.
+function closeFramesFrom (depth) {
+  const open = binding.openFrames()
+  const left = []
+  for (let i = open.length - 1; i >= depth; i--) {
+    if (i > depth && open[i] !== 0) left.push(open[i])
+    binding.end(open[i])
+  }
+  return left
 }
 
 /** Pending items (from track() or graph.pending()) as readable text. */
 function formatPending (items) {
   const lines = []
-  for (const p of items) {
+  for (const p of checkItems(items, 'items')) {
     const what = p.kind === 'link'
       ? 'linked, never made ready'
       : p.kind === 'ready' ? `made ready (link ${p.linkID}), never run` : 'frame never ended'
@@ -560,12 +589,10 @@ module.exports = {
   EVENT_NAMES,
   EVENT_TYPES,
   nativeApi: binding.nativeApi,
-  constants: C,
+  constants: Object.freeze({ ...C, MAX_STACK_LIMIT }),
+  // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
+  codes: require('./errors').codes,
   version: C.VERSION,
-  // How callbacks get their requester's AsyncLocalStorage store here:
-  // 'napi' (Node's own async context) or 'snapshot' (one
-  // AsyncLocalStorage.snapshot() per task, Node 24+).
-  contextCarrier: napiCarriesContext ? 'napi' : 'snapshot',
   // The copy of the package that runs the engine in this env (the first one
   // loaded; later copies use it).
   engine: Object.freeze({ version: OWN_VERSION, path: __dirname })

@@ -13,14 +13,13 @@
 const fs = require('node:fs')
 const { EventBatch, EVENT_TYPES, RECORD_SIZE, RECORD_FLAG_CONSUMER } = require('./events')
 const stream = require('./trace-stream')
+const { natError } = require('./errors.js')
 
 const FORMAT = 'napi-async-trace'
 const FORMAT_VERSION = 1
 
 function traceError (code, message, cause) {
-  const err = new Error(message, cause ? { cause } : undefined)
-  err.code = code
-  return err
+  return natError(code, message, cause)
 }
 
 /**
@@ -61,22 +60,22 @@ function writeTrace (file, trace) {
 
 /**
  * Reads and checks a trace file: { trace, stacks: Map<linkID, string> }.
- * Errors carry a code: ENOENT and friends from the file system,
- * ERR_NAT_TRACE_JSON (not JSON), ERR_NAT_TRACE_FORMAT (JSON, but not a
- * trace this package wrote or can read).
+ * Errors carry a code: NAT_EIO (cannot read the file; `cause` is the file
+ * system's error, e.g. ENOENT), NAT_EBADTRACE (not JSON, or JSON but not
+ * a trace this package wrote), NAT_EVERSION (a newer format version).
  */
 function readTrace (file) {
   let text
   try {
     text = fs.readFileSync(file, 'utf8')
   } catch (err) {
-    throw traceError(err.code || 'ERR_NAT_TRACE_READ', `cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, err)
+    throw traceError('NAT_EIO', `cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, err)
   }
   let trace
   try {
     trace = JSON.parse(text)
   } catch (err) {
-    throw traceError('ERR_NAT_TRACE_JSON', `${file} is not valid JSON (${err.message})`, err)
+    throw traceError('NAT_EBADTRACE', `${file} is not valid JSON (${err.message})`, err)
   }
   return { trace: checkTrace(trace, file), stacks: stacksOf(trace) }
 }
@@ -84,16 +83,16 @@ function readTrace (file) {
 function checkTrace (trace, file = 'the trace') {
   if (Array.isArray(trace)) return { events: trace } // a bare event array (toJSON, toObjects)
   if (trace === null || typeof trace !== 'object') {
-    throw traceError('ERR_NAT_TRACE_FORMAT', `${file} is not a napi-async-trace trace (a JSON ${trace === null ? 'null' : typeof trace})`)
+    throw traceError('NAT_EBADTRACE', `${file} is not a napi-async-trace trace (a JSON ${trace === null ? 'null' : typeof trace})`)
   }
   if (trace.format !== undefined && trace.format !== FORMAT) {
-    throw traceError('ERR_NAT_TRACE_FORMAT', `${file} is a ${JSON.stringify(trace.format)} file, not a napi-async-trace trace`)
+    throw traceError('NAT_EBADTRACE', `${file} is a ${JSON.stringify(trace.format)} file, not a napi-async-trace trace`)
   }
   if (typeof trace.formatVersion === 'number' && trace.formatVersion > FORMAT_VERSION) {
-    throw traceError('ERR_NAT_TRACE_FORMAT', `${file} has format version ${trace.formatVersion}; this version reads up to ${FORMAT_VERSION}`)
+    throw traceError('NAT_EVERSION', `${file} has format version ${trace.formatVersion}; this version reads up to ${FORMAT_VERSION}`)
   }
   if (!Array.isArray(trace.events)) {
-    throw traceError('ERR_NAT_TRACE_FORMAT', `${file} has no "events" array${trace.traceEvents ? ' (it looks like a Chrome trace: pass the napi-async-trace recording instead)' : ''}`)
+    throw traceError('NAT_EBADTRACE', `${file} has no "events" array${trace.traceEvents ? ' (it looks like a Chrome trace: pass the napi-async-trace recording instead)' : ''}`)
   }
   return trace
 }
@@ -128,7 +127,9 @@ function readTraceFile (file, options = {}) {
     onProgress: options.onProgress
   })
   return {
-    trace: { format: stream.FORMAT, formatVersion: stream.FORMAT_VERSION, meta: r.meta, end: r.end, truncated: r.truncated, events: batches, stats: r.end && r.end.stats },
+    // stacks twice: on the trace (graph() takes a trace's own stacks for
+    // its links) and as a Map.
+    trace: { format: stream.FORMAT, formatVersion: stream.FORMAT_VERSION, meta: r.meta, end: r.end, truncated: r.truncated, events: batches, stats: r.end && r.end.stats, stacks: Object.fromEntries(stacks) },
     stacks
   }
 }

@@ -94,23 +94,19 @@ typedef struct {
 
 /* ---- errors ------------------------------------------------------------- */
 
-static napi_value throw_type(napi_env env, const char* code, const char* msg) {
-  napi_throw_type_error(env, code, msg);
+/* Every error this addon throws speaks the engine's vocabulary: nat_throw
+ * gives it the code (NAT_EINVAL, ...) and the class (TypeError for
+ * NAT_EINVAL, RangeError for NAT_ERANGE, Error otherwise). */
+static napi_value throw_code(napi_env env, int err, const char* msg) {
+  nat_throw(env, err, msg);
   return NULL;
 }
 
-static napi_value throw_range(napi_env env, const char* code,
-                              const char* msg) {
-  napi_throw_range_error(env, code, msg);
-  return NULL;
-}
-
-/* An error of the engine, with its name (NAT_E...) as the code. */
+/* An error returned by the engine, with what failed in the message. */
 static napi_value throw_nat(napi_env env, int err, const char* what) {
-  char code[64], msg[256];
-  snprintf(code, sizeof(code), "NAT_%s", nat->err_name(err));
-  snprintf(msg, sizeof(msg), "%s: %s", what, nat->strerror(err));
-  napi_throw_error(env, code, msg);
+  char msg[256];
+  snprintf(msg, sizeof(msg), "%s: %s", what, nat_err_message(err));
+  nat_throw(env, err, msg);
   return NULL;
 }
 
@@ -188,8 +184,9 @@ static void hasher_shutdown(hasher_t* h, int abort) {
   if (!h->released) {
     h->released = 1;
     if (!h->queue_finalized) {
+      /* queue_abort closes the queue but gives back no reference. */
       if (abort) nat->queue_abort(h->q);
-      else nat->queue_release(h->q);
+      nat->queue_release(h->q);
     }
   }
   if (h->joined) return;
@@ -311,7 +308,7 @@ static hasher_t* get_hasher(napi_env env, napi_value v) {
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
       napi_check_object_type_tag(env, v, &hasher_tag, &tagged) != napi_ok ||
       !tagged || napi_get_value_external(env, v, &p) != napi_ok) {
-    throw_type(env, "ERR_INVALID_ARG_TYPE",
+    throw_code(env, NAT_EINVAL,
                "The \"hasher\" argument must be a hasher handle");
     return NULL;
   }
@@ -329,18 +326,18 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
   napi_valuetype t = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
   if (t != napi_string)
-    return throw_type(env, "ERR_INVALID_ARG_TYPE",
+    return throw_code(env, NAT_EINVAL,
                       "The \"name\" argument must be a string");
   napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &len);
   if (len == 0 || len > NAT_SITE_NAME_MAX)
-    return throw_type(env, "ERR_INVALID_ARG_VALUE",
+    return throw_code(env, NAT_EINVAL,
                       "The \"name\" argument must be 1 to 255 bytes long");
   int32_t threads = 0;
   if (argc < 2 || napi_get_value_int32(env, argv[1], &threads) != napi_ok)
-    return throw_type(env, "ERR_INVALID_ARG_TYPE",
+    return throw_code(env, NAT_EINVAL,
                       "The \"threads\" argument must be a number");
   if (threads < 1 || threads > HASH_MAX_THREADS)
-    return throw_range(env, "ERR_OUT_OF_RANGE",
+    return throw_code(env, NAT_ERANGE,
                        "The \"threads\" argument must be from 1 to 16");
 
   hasher_t* h = calloc(1, sizeof(*h));
@@ -450,22 +447,22 @@ static napi_value js_hash(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
     return NULL;
   if (argc < 3)
-    return throw_type(env, "ERR_INVALID_ARG_TYPE",
+    return throw_code(env, NAT_EINVAL,
                       "hash(handle, data, callback) takes 3 arguments");
   hasher_t* h = get_hasher(env, argv[0]);
   if (h == NULL) return NULL;
   const uint8_t* data = NULL;
   size_t len = 0;
   if (!view_bytes(env, argv[1], &data, &len))
-    return throw_type(env, "ERR_INVALID_ARG_TYPE",
+    return throw_code(env, NAT_EINVAL,
                       "The \"data\" argument must be a Buffer, TypedArray "
                       "or DataView");
   napi_valuetype t;
   if (napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
-    return throw_type(env, "ERR_INVALID_ARG_TYPE",
+    return throw_code(env, NAT_EINVAL,
                       "The \"callback\" argument must be a function");
   if (h->closing) {
-    napi_throw_error(env, "ERR_HASHER_CLOSED", "the hasher is closed");
+    nat_throw(env, NAT_ECLOSING, "the hasher is closed");
     return NULL;
   }
 

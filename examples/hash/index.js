@@ -16,8 +16,9 @@
 //     data: a Buffer, TypedArray or DataView (its bytes are hashed in
 //     place: do not change or transfer them until the callback runs).
 //     `hex` is the 64-character lowercase hex digest. Bad arguments throw
-//     a TypeError with a `code` (ERR_INVALID_ARG_TYPE); after close() it
-//     throws an Error with code ERR_HASHER_CLOSED.
+//     a TypeError with code NAT_EINVAL (a thread count out of range: a
+//     RangeError, NAT_ERANGE); after close() it throws an Error with code
+//     NAT_ECLOSING: the engine's codes (README, Errors).
 //   await hasher.hashAsync(data)  -> Promise<string>, the hex digest; the
 //     same errors as hash(), as a rejection
 //   hasher.close()
@@ -58,7 +59,7 @@ function build ({ force = false, stdio = 'pipe' } = {}) {
   if (r.status !== 0) {
     const err = new Error(`building examples/hash failed (exit ${r.status})` +
       (stdio === 'pipe' ? `:\n${r.stdout}\n${r.stderr}` : ''))
-    err.code = 'ERR_HASH_BUILD'
+    err.code = 'NAT_ENOADDON'
     throw err
   }
   return addonPath
@@ -73,15 +74,17 @@ function load () {
   return binding
 }
 
-function typeError (message, code = 'ERR_INVALID_ARG_TYPE') {
+// Errors in the engine's vocabulary (README, Errors): bad arguments are
+// NAT_EINVAL TypeErrors, a closed hasher NAT_ECLOSING.
+function typeError (message) {
   const err = new TypeError(message)
-  err.code = code
+  err.code = 'NAT_EINVAL'
   return err
 }
 
 function closedError (name) {
   const err = new Error(`the hasher "${name}" is closed`)
-  err.code = 'ERR_HASHER_CLOSED'
+  err.code = 'NAT_ECLOSING'
   return err
 }
 
@@ -139,12 +142,12 @@ function createHasher (options = {}) {
   if (typeof threads !== 'number') throw typeError('The "options.threads" property must be a number')
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
     const err = new RangeError(`The "options.threads" property must be an integer from 1 to ${MAX_THREADS}. Received ${threads}`)
-    err.code = 'ERR_OUT_OF_RANGE'
+    err.code = 'NAT_ERANGE'
     throw err
   }
   if (typeof name !== 'string') throw typeError('The "options.name" property must be a string')
   const len = Buffer.byteLength(name)
-  if (len < 1 || len > 255) throw typeError('The "options.name" property must be 1 to 255 bytes long', 'ERR_INVALID_ARG_VALUE')
+  if (len < 1 || len > 255) throw typeError('The "options.name" property must be 1 to 255 bytes long')
   const b = load()
   return new Hasher(b.create(name, threads), name, threads)
 }

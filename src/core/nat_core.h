@@ -28,22 +28,112 @@
 extern "C" {
 #endif
 
+/* ---- cache lines and thread-locals ------------------------------------- */
+
+#define NAT__CACHE_LINE 64
+
+/*
+ * A word alone on a cache line: aligned to the line and padded to its end,
+ * so the linker can place nothing else on it (alignment alone only moves
+ * its start; the variables after it could still share the line).
+ */
+typedef struct {
+  _Alignas(NAT__CACHE_LINE) _Atomic uint64_t v;
+  char pad[NAT__CACHE_LINE - sizeof(uint64_t)];
+} nat__line_t;
+
+/* Thread-locals read on the recording path. In a shared object (the addon)
+ * the default TLS model finds them through a call to __tls_get_addr;
+ * initial-exec reads them at a fixed offset from the thread pointer, as
+ * lttng-ust does for its per-thread state. A library loaded with dlopen
+ * gets such variables from glibc's static TLS reserve, which the few bytes
+ * of ours fit easily. */
+#if defined(__GNUC__) && !defined(__APPLE__)
+#define NAT__TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define NAT__TLS_FAST
+#endif
+
 /* ---- clock -------------------------------------------------------------- */
 
-/* Monotonic nanoseconds (CLOCK_MONOTONIC through libuv). */
+/* Monotonic nanoseconds (CLOCK_MONOTONIC through libuv). Any thread. */
 uint64_t nat__now_ns(void);
+
+/*
+ * Record stamps (clock.c). A record carries, while it sits in a ring, the
+ * cheapest clock the machine offers: the CPU's counter (RDTSC on x86-64,
+ * CNTVCT_EL0 on AArch64) where that counter is constant-rate and the
+ * kernel itself keeps time with it, else CLOCK_MONOTONIC nanoseconds
+ * (NAT_CLOCK=monotonic in the environment forces this). The drain turns
+ * counter stamps into CLOCK_MONOTONIC nanoseconds (nat__clock_to_ns) after
+ * nat__clock_sync, both under the drain lock. nat__clock_init runs once,
+ * in core init, before any thread can stamp a record (every recording
+ * thread passes the same uv_once first), so nat__clock_counter is read
+ * relaxed.
+ *
+ * The counter read is not ordered against the loads before it (no fence:
+ * a fence costs as much as clock_gettime itself), so stamps of different
+ * threads are comparable only to within the CPU's reordering window (tens
+ * of ns); see nat__drain for what the merged order promises.
+ */
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#define NAT__HAVE_COUNTER 1
+static inline uint64_t nat__counter_read(void) { return __rdtsc(); }
+#elif defined(__aarch64__)
+#define NAT__HAVE_COUNTER 1
+static inline uint64_t nat__counter_read(void) {
+  uint64_t v;
+  __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+  return v;
+}
+#else
+#define NAT__HAVE_COUNTER 0
+static inline uint64_t nat__counter_read(void) { return 0; }
+#endif
+
+/* How far a drained timestamp may lie from the CLOCK_MONOTONIC reading of
+ * the moment its record was made: the anchors' read jitter plus the
+ * counter read's reordering (tens of ns where measured). Tests hold the
+ * conversion to it. */
+#define NAT__CLOCK_SLACK_NS 1000u
+
+/* v != 0: record stamps are counter ticks. Written once by nat__clock_init. */
+extern nat__line_t nat__clock_counter;
+
+void nat__clock_init(void);
+void nat__clock_sync(void);
+uint64_t nat__clock_to_ns(uint64_t stamp);
+/* "tsc", "cntvct" or "monotonic": what stamps records. */
+const char* nat__clock_source(void);
+
+/* A record stamp. Any thread (after core init, see above). */
+static inline uint64_t nat__stamp(void) {
+#if NAT__HAVE_COUNTER
+  if (atomic_load_explicit(&nat__clock_counter.v, memory_order_relaxed))
+    return nat__counter_read();
+#endif
+  return nat__now_ns();
+}
 
 /* ---- ids ---------------------------------------------------------------- */
 
 /*
- * One process-wide counter; the first ID handed out is 1, 0 is the root.
- * Relaxed: an ID only needs to be unique; the record that carries it is
- * published by its ring's release store.
+ * One process-wide counter, alone on its cache line (every new ID writes
+ * it, from any thread); the first ID handed out is 1, 0 is the root.
+ *
+ * Relaxed: an ID only needs to be unique, which the atomic read-modify-
+ * write gives in any order. The record that carries it is published by its
+ * ring's release store, not by the counter. Causality still shows in the
+ * IDs: read-modify-writes of one variable follow one modification order
+ * that agrees with happens-before, so an ID taken after another
+ * (happens-before, through any synchronisation) is larger.
  */
-extern _Atomic uint64_t nat__id_counter;
+extern nat__line_t nat__id_counter;
 
 static inline uint64_t nat__id_next(void) {
-  return atomic_fetch_add_explicit(&nat__id_counter, 1, memory_order_relaxed) +
+  return atomic_fetch_add_explicit(&nat__id_counter.v, 1,
+                                   memory_order_relaxed) +
          1;
 }
 
@@ -70,11 +160,17 @@ int nat__site_name(uint32_t index, char* buf, size_t size);
 
 /* ---- recording ---------------------------------------------------------- */
 
-/* Non-zero while recording. Producers load it relaxed and branch. */
-extern _Atomic int nat__enabled;
+/*
+ * Non-zero while recording; alone on its cache line, read by every hook
+ * point, written only by enable and disable. Relaxed: the flag publishes
+ * no data. A producer that sees the change late records one event more or
+ * less around it, and an event whose ID was handed out is recorded anyway
+ * (nat__emit_owed), so the accounting stays exact either way.
+ */
+extern nat__line_t nat__enabled;
 
 static inline int nat__is_enabled(void) {
-  return atomic_load_explicit(&nat__enabled, memory_order_relaxed);
+  return atomic_load_explicit(&nat__enabled.v, memory_order_relaxed) != 0;
 }
 
 #define NAT_DEFAULT_CAPACITY 65536u /* records per thread ring */
@@ -139,7 +235,26 @@ typedef nat_record_t* (*nat__drain_alloc_cb)(void* ud, size_t count);
 
 /*
  * Moves at most `max` committed records (0: no limit) of every ring into one
- * buffer, merged by timestamp (records of one thread stay in their order).
+ * buffer, merged by timestamp, with timestamps in CLOCK_MONOTONIC ns.
+ *
+ * What the order promises:
+ * - Per thread, exact: a thread's records come in the order it made them,
+ *   and its timestamps never go back.
+ * - Across threads, by timestamp only: records of different threads come in
+ *   the order of their stamps, which follows real time to within the
+ *   clock's cross-CPU error (counter stamps: the CPU's reordering window,
+ *   under 100 ns where measured; clock_gettime: none). Two records of
+ *   different threads closer than that may come in either order, even
+ *   when one caused the other. A drain also snapshots rings one by one, so
+ *   an event can come a batch before the event of another thread that
+ *   caused it.
+ * - Causality is carried by IDs, always: a ready names its link, a frame
+ *   its ready, and a new ID taken after another (happens-before) is larger.
+ *   Readers that rebuild the graph (lib/graph.js) join by ID and never by
+ *   position in the stream.
+ * - Across drains: a record left in a ring by `max` converts and sorts as
+ *   it would have in the earlier drain.
+ *
  * For each ring that dropped records since the previous drain, a NAT_EV_LOST
  * record with the count (in link_id) and the ring's thread is written at
  * the end of the batch, stamped with the drain's time (records still left

@@ -35,7 +35,6 @@
 
 #include "nat_core.h"
 
-#define NAT__CACHE_LINE 64
 #define NAT__MAX_RINGS_DEFAULT 1024u
 
 enum { RING_OWNED = 1, RING_ORPHANED = 2, RING_FREE = 3 };
@@ -45,10 +44,11 @@ typedef struct nat__ring_s nat__ring_t;
 struct nat__ring_s {
   /* Producer line. head: written by the producer (release), read by the
    * consumer (acquire). dropped: written only by the producer (relaxed),
-   * read by the consumer. tail_cache: producer only. */
+   * read by the consumer. tail_cache, last_stamp: producer only. */
   _Alignas(NAT__CACHE_LINE) _Atomic uint64_t head;
   _Atomic uint64_t dropped;
   uint64_t tail_cache;
+  uint64_t last_stamp;
 
   /* Consumer line, under drain_mutex. tail: written by the consumer
    * (release), read by the producer (acquire) when its cache says full. */
@@ -64,9 +64,11 @@ struct nat__ring_s {
   nat__ring_t* next; /* immutable once published, except under both locks */
 };
 
-/* Read by every record on every thread, written only by enable/disable:
- * kept off the line of nat__id_counter, which every new ID writes. */
-_Alignas(64) _Atomic int nat__enabled = 0;
+/* Read by every hook point on every thread, written only by enable and
+ * disable: alone on its line (nat__line_t), off the line of
+ * nat__id_counter, which every new ID writes, and off the counters below,
+ * which threads without a ring write. */
+nat__line_t nat__enabled = {0};
 
 static uv_once_t core_once = UV_ONCE_INIT;
 static uv_mutex_t reg_mutex;
@@ -93,17 +95,8 @@ static uint64_t retired_dropped = 0;
 static uint64_t drained_total = 0;
 static uint64_t ringless_seen = 0;
 
-/* The producer path reads tls_ring on every record. In a shared object
- * (the addon) the default TLS model looks it up through __tls_get_addr, a
- * call per record; initial-exec reads it at a fixed offset from the thread
- * pointer, as lttng-ust does for its per-thread state. A library loaded
- * with dlopen gets such variables from glibc's static TLS reserve, which
- * these 20 bytes fit easily. */
-#if defined(__GNUC__) && !defined(__APPLE__)
-#define NAT__TLS_FAST __attribute__((tls_model("initial-exec")))
-#else
-#define NAT__TLS_FAST
-#endif
+/* The producer path reads tls_ring on every record: initial-exec (see
+ * NAT__TLS_FAST in nat_core.h), no __tls_get_addr call. */
 static _Thread_local nat__ring_t* tls_ring NAT__TLS_FAST = NULL;
 static _Thread_local uint32_t tls_serial NAT__TLS_FAST = 0;
 static _Thread_local uint64_t tls_failed_generation NAT__TLS_FAST =
@@ -115,6 +108,9 @@ static void core_init_once(void) {
   if (uv_mutex_init(&reg_mutex) != 0) abort();
   if (uv_mutex_init(&drain_mutex) != 0) abort();
   if (pthread_key_create(&ring_key, ring_thread_exit) != 0) abort();
+  /* Before any thread can stamp a record: every recording thread and every
+   * drain passes this uv_once first. */
+  nat__clock_init();
 }
 
 static uint32_t round_capacity(uint32_t c) {
@@ -234,7 +230,13 @@ int nat__emit_owed(nat_event_type_t type, uint64_t execute_id,
   }
 
   nat_record_t* rec = &r->buf[h & r->mask];
-  rec->ts = nat__now_ns();
+  /* A thread's stamps never go back, even when it moves to a CPU whose
+   * counter read lands a few ns earlier: its ring stays in order for the
+   * merge. */
+  uint64_t stamp = nat__stamp();
+  if (stamp < r->last_stamp) stamp = r->last_stamp;
+  r->last_stamp = stamp;
+  rec->ts = stamp;
   rec->execute_id = execute_id;
   rec->link_id = link_id;
   rec->ready_id = ready_id;
@@ -285,12 +287,12 @@ int nat__enable(uint32_t cap) {
     uv_mutex_unlock(&reg_mutex);
     uv_mutex_unlock(&drain_mutex);
   }
-  atomic_store_explicit(&nat__enabled, 1, memory_order_relaxed);
+  atomic_store_explicit(&nat__enabled.v, 1, memory_order_relaxed);
   return 0;
 }
 
 void nat__disable(void) {
-  atomic_store_explicit(&nat__enabled, 0, memory_order_relaxed);
+  atomic_store_explicit(&nat__enabled.v, 0, memory_order_relaxed);
 }
 
 uint32_t nat__capacity(void) {
@@ -370,9 +372,11 @@ int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
     goto out;
   }
 
-  /* Merge by timestamp. The number of rings holding records is small (the
-   * threads that recorded since the last drain), so the earliest head is
-   * found by a scan; a lone ring is copied in bulk. */
+  /* Merge by stamp (what this order promises: nat_core.h). The number of
+   * rings holding records is small (the threads that recorded since the
+   * last drain), so the earliest head is found by a scan; a lone ring is
+   * copied in bulk. Stamps are compared raw: the conversion below is
+   * increasing, so the order holds in nanoseconds. */
   size_t active = 0;
   nat__cursor_t* only = NULL;
   for (size_t i = 0; i < n; i++) {
@@ -403,8 +407,18 @@ int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
     }
   }
 
+  /* Stamps to CLOCK_MONOTONIC ns. The anchor nat__clock_sync reads comes
+   * after the heads were loaded above, so the records taken were stamped
+   * before it (up to the CPU's reordering of the counter read). */
+  nat__clock_sync();
+  for (uint64_t i = 0; i < written; i++)
+    out[i].ts = nat__clock_to_ns(out[i].ts);
+
   if (markers != 0) {
+    /* Markers follow the records, stamped no earlier than any of them (the
+     * last one merged has the largest stamp). */
     uint64_t now = nat__now_ns();
+    if (written != 0 && out[written - 1].ts > now) now = out[written - 1].ts;
     for (size_t i = 0; i < n; i++) {
       nat__cursor_t* c = &cur[i];
       if (c->lost == 0) continue;
@@ -551,6 +565,6 @@ void nat__core_reset(void) {
   pthread_setspecific(ring_key, NULL);
   tls_ring = NULL;
   tls_failed_generation = UINT64_MAX;
-  atomic_store_explicit(&nat__id_counter, 0, memory_order_relaxed);
+  atomic_store_explicit(&nat__id_counter.v, 0, memory_order_relaxed);
   nat__site_reset();
 }

@@ -1,8 +1,8 @@
 /*
  * Module init and the functions lib/ calls. lib/ checks arguments first and
- * throws TypeError/RangeError with Node-style codes; these functions check
- * again, because the binding can be reached directly, and throw with the
- * engine's codes (EINVAL, ...). All run on the env's JS thread.
+ * throws TypeError/RangeError; these functions check again, because the
+ * binding can be reached directly. Both throw with the engine's codes
+ * (NAT_EINVAL, ...; include/napi_async_trace_defs.h). All run on the env's JS thread.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,16 +13,9 @@
 /* ---- errors ------------------------------------------------------------- */
 
 void nat__throw(napi_env env, int err, const char* msg) {
-  const char* code = nat__err_name(err);
-  if (msg == NULL) msg = nat__strerror(err);
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
-  if (err == NAT_EINVAL)
-    napi_throw_type_error(env, code, msg);
-  else if (err == NAT_ENAMETOOLONG)
-    napi_throw_range_error(env, code, msg);
-  else
-    napi_throw_error(env, code, msg);
+  nat_throw(env, err, msg);
 }
 
 #define NAT__MAX_THREADS_LIMIT 65536.0
@@ -234,6 +227,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "recordSize", sizeof(nat_record_t));
   set_num(env, o, "lastId", (double)nat__id_last());
   set_num(env, o, "sites", nat__site_count());
+  napi_value clock;
+  if (napi_create_string_utf8(env, nat__clock_source(), NAPI_AUTO_LENGTH,
+                              &clock) == napi_ok)
+    napi_set_named_property(env, o, "clock", clock);
   return o;
 }
 
@@ -243,14 +240,25 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 static napi_value js_site(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (get_args(env, info, 1, argv) != 0) return NULL;
-  char buf[NAT_SITE_NAME_MAX + 2];
+  char buf[NAT_SITE_NAME_MAX + 1];
   size_t len = 0;
   napi_valuetype t;
   napi_typeof(env, argv[0], &t);
+  /* The UTF-8 length first: a copy into a short buffer stops at a whole
+   * character, so a name one byte too long that ends in a multi-byte
+   * character would come back shortened and be accepted. */
   if (t != napi_string ||
-      napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) !=
-          napi_ok) {
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) {
     nat__throw(env, NAT_EINVAL, "name must be a string");
+    return NULL;
+  }
+  if (len > NAT_SITE_NAME_MAX) {
+    nat__throw(env, NAT_ENAMETOOLONG, NULL);
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) !=
+      napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
     return NULL;
   }
   int32_t index = nat__site_intern(buf, len);
@@ -418,96 +426,41 @@ static napi_value js_env_serial(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* ---- AsyncLocalStorage carriage ----------------------------------------- */
+/* ---- the dispatch trampoline -------------------------------------------- */
 
-/* The native end of nat__ctx_run: called by the snapshot runner inside the
- * requester's context; runs what the dispatch queued. */
+/* The native function nat__dispatch enters through napi_make_callback, so
+ * that the C callback runs inside the requester's async context. */
 static napi_value js_trampoline(napi_env env, napi_callback_info info) {
   (void)info;
   nat__env_t* e = NULL;
   if (napi_get_instance_data(env, (void**)&e) != napi_ok || e == NULL)
     return NULL;
-  void (*fn)(void*) = e->run_fn;
-  e->run_fn = NULL; /* tells nat__ctx_run that it ran */
-  if (fn != NULL) fn(e->run_arg);
+  nat__trampoline_run(e);
   return NULL;
-}
-
-/* probeCapture() -> handle: an async context made here (lib/ calls it inside
- * AsyncLocalStorage.run). */
-static void probe_free(napi_env env, void* data, void* hint) {
-  (void)hint;
-  nat__async_close(env, data);
-  free(data);
-}
-
-static napi_value js_probe_capture(napi_env env, napi_callback_info info) {
-  (void)info;
-  static const char name[] = "napi-async-trace:probe";
-  nat__async_t* p = calloc(1, sizeof(*p));
-  napi_value ext;
-  if (p == NULL ||
-      nat__async_open(env, NULL, name, sizeof(name) - 1, p) != 0 ||
-      napi_create_external(env, p, probe_free, NULL, &ext) != napi_ok) {
-    if (p != NULL) probe_free(env, p, NULL);
-    nat__throw(env, NAT_ENAPI, NULL);
-    return NULL;
-  }
-  return ext;
-}
-
-/* probeRun(handle, fn) -> fn() run in the handle's callback scope */
-static napi_value js_probe_run(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv) != 0) return NULL;
-  nat__async_t* p = NULL;
-  napi_valuetype t0, t1;
-  napi_typeof(env, argv[0], &t0);
-  napi_typeof(env, argv[1], &t1);
-  if (t0 != napi_external || t1 != napi_function ||
-      napi_get_value_external(env, argv[0], (void**)&p) != napi_ok ||
-      p == NULL) {
-    nat__throw(env, NAT_EINVAL, "probeRun(handle, fn)");
-    return NULL;
-  }
-  napi_value resource, undefined, result = NULL;
-  napi_callback_scope scope;
-  /* Only Node's own context is probed: not nat__dispatch, whose
-   * AsyncLocalStorage carrier would answer for Node. */
-  napi_get_reference_value(env, p->resource, &resource);
-  napi_get_undefined(env, &undefined);
-  if (napi_open_callback_scope(env, resource, p->ctx, &scope) != napi_ok) {
-    nat__throw(env, NAT_ENAPI, NULL);
-    return NULL;
-  }
-  napi_call_function(env, undefined, argv[1], 0, NULL, &result);
-  napi_close_callback_scope(env, scope);
-  return result;
-}
-
-/* setContextCarrier(snapshot | null): AsyncLocalStorage.snapshot when the
- * probe showed that napi async contexts lose the store. */
-static napi_value js_set_context_carrier(napi_env env,
-                                         napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
-  nat__env_t* e = env_state(env);
-  if (e == NULL) return NULL;
-  return set_fn_ref(env, argv[0], &e->snapshot_fn,
-                    "snapshot must be a function or null");
 }
 
 /* ---- module init -------------------------------------------------------- */
 
-/* Runs on the env's JS thread when the env is torn down. */
+/* The env cleanup hook, on the env's JS thread when the env starts to be
+ * torn down (Node runs hooks newest first, so ours runs before the
+ * napi_env's own, which finalizes the instance data below): from here on
+ * the C ABI entries that need a live env refuse (e->closing). */
+static void env_cleanup(void* arg) {
+  nat__env_t* e = arg;
+  e->closing = 1;
+}
+
+/* The instance data's finalizer: on the env's JS thread, last. */
 static void env_finalize(napi_env env, void* data, void* hint) {
-  (void)env;
   (void)hint;
   nat__env_t* e = data;
   e->closing = 1;
+  /* A no-op when the hook has run (the usual order); else it must not run
+   * on freed memory. */
+  napi_remove_env_cleanup_hook(env, env_cleanup, e);
   if (nat__env_current() == e) nat__env_set_current(NULL);
-  if (e->snapshot_fn != NULL) napi_delete_reference(env, e->snapshot_fn);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
+  if (e->anchor != NULL) nat__anchor_unref(e->anchor);
   if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
   free(e->frames);
   free(e);
@@ -536,10 +489,7 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("setLinkHook", js_set_link_hook)    \
   V("currentFrame", js_current_frame)   \
   V("openFrames", js_open_frames)       \
-  V("envSerial", js_env_serial)         \
-  V("probeCapture", js_probe_capture)   \
-  V("probeRun", js_probe_run)           \
-  V("setContextCarrier", js_set_context_carrier)
+  V("envSerial", js_env_serial)
 
 static int publish_api(napi_env env, napi_value exports) {
   napi_value ext, global, symbol_ctor, symbol_for, key;
@@ -563,10 +513,41 @@ static int publish_api(napi_env env, napi_value exports) {
   return 0;
 }
 
+/* binding.errors: the error map as compiled, one { code, errno, message }
+ * per entry in map order, so a test can check lib/errno.js (generated from
+ * the header's text) against what the C compiler saw. */
+static napi_value errors_array(napi_env env) {
+  static const struct {
+    const char* code;
+    int errno_;
+    const char* message;
+  } map[] = {
+#define NAT__ERR_ROW(name, value, msg) {"NAT_" #name, value, msg},
+      NAT_ERRNO_MAP(NAT__ERR_ROW)
+#undef NAT__ERR_ROW
+  };
+  napi_value arr, row, v;
+  if (napi_create_array(env, &arr) != napi_ok) return NULL;
+  for (uint32_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    if (napi_create_object(env, &row) != napi_ok ||
+        napi_create_string_utf8(env, map[i].code, NAPI_AUTO_LENGTH, &v) !=
+            napi_ok ||
+        napi_set_named_property(env, row, "code", v) != napi_ok ||
+        napi_create_int32(env, map[i].errno_, &v) != napi_ok ||
+        napi_set_named_property(env, row, "errno", v) != napi_ok ||
+        napi_create_string_utf8(env, map[i].message, NAPI_AUTO_LENGTH, &v) !=
+            napi_ok ||
+        napi_set_named_property(env, row, "message", v) != napi_ok ||
+        napi_set_element(env, arr, i, row) != napi_ok)
+      return NULL;
+  }
+  return arr;
+}
+
 NAPI_MODULE_INIT() {
   nat__env_t* e = calloc(1, sizeof(*e));
   if (e == NULL) {
-    napi_throw_error(env, "ENOMEM", "napi-async-trace: out of memory");
+    nat_throw(env, NAT_ENOMEM, "napi-async-trace: out of memory");
     return NULL;
   }
   e->env = env;
@@ -574,7 +555,12 @@ NAPI_MODULE_INIT() {
   e->thread = uv_thread_self();
   if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
     free(e);
-    napi_throw_error(env, "ENAPI", "napi-async-trace: napi_set_instance_data");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_set_instance_data");
+    return NULL;
+  }
+  /* From now on env_finalize owns e (and removes the hook). */
+  if (napi_add_env_cleanup_hook(env, env_cleanup, e) != napi_ok) {
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: napi_add_env_cleanup_hook");
     return NULL;
   }
   /* A second load in the same env (a cleared require cache) keeps the first
@@ -589,15 +575,16 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]),
                              props) != napi_ok ||
       publish_api(env, exports) != 0) {
-    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
     return NULL;
   }
 
   napi_value tramp;
   if (napi_create_function(env, "natTrampoline", NAPI_AUTO_LENGTH,
                            js_trampoline, NULL, &tramp) != napi_ok ||
-      napi_create_reference(env, tramp, 1, &e->trampoline_fn) != napi_ok) {
-    napi_throw_error(env, "ENAPI", "napi-async-trace: could not set up exports");
+      napi_create_reference(env, tramp, 1, &e->trampoline_fn) != napi_ok ||
+      (e->anchor = nat__anchor_create(env)) == NULL) {
+    nat_throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
     return NULL;
   }
 
@@ -616,5 +603,11 @@ NAPI_MODULE_INIT() {
   napi_create_string_utf8(env, NAT_VERSION, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, constants, "VERSION", v);
   napi_set_named_property(env, exports, "constants", constants);
+  napi_value errors = errors_array(env);
+  if (errors == NULL ||
+      napi_set_named_property(env, exports, "errors", errors) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, "napi-async-trace: could not set up exports");
+    return NULL;
+  }
   return exports;
 }

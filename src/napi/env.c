@@ -6,7 +6,9 @@
 
 #include "nat_napi.h"
 
-static _Thread_local nat__env_t* tls_env = NULL;
+/* Read by every link and ready made through the C ABI: initial-exec, no
+ * __tls_get_addr call (NAT__TLS_FAST, nat_core.h). */
+static _Thread_local nat__env_t* tls_env NAT__TLS_FAST = NULL;
 static _Atomic uint32_t env_serials = 0;
 
 nat__env_t* nat__env_current(void) { return tls_env; }
@@ -119,68 +121,30 @@ uint64_t nat__frame_current(const nat__env_t* e) {
   return e->depth ? e->frames[e->depth - 1].id : 0;
 }
 
-/* ---- carrying AsyncLocalStorage (AsyncContextFrame) --------------------- */
-
-napi_ref nat__ctx_capture(nat__env_t* e) {
-  if (e == NULL || e->snapshot_fn == NULL) return NULL;
-  napi_env env = e->env;
-  napi_handle_scope hs;
-  napi_ref ref = NULL;
-  if (napi_open_handle_scope(env, &hs) != napi_ok) return NULL;
-  napi_value fn, undefined, runner;
-  if (napi_get_reference_value(env, e->snapshot_fn, &fn) == napi_ok &&
-      napi_get_undefined(env, &undefined) == napi_ok &&
-      napi_call_function(env, undefined, fn, 0, NULL, &runner) == napi_ok &&
-      napi_create_reference(env, runner, 1, &ref) != napi_ok)
-    ref = NULL;
-  napi_close_handle_scope(env, hs);
-  return ref;
-}
-
-void nat__ctx_run(nat__env_t* e, napi_ref snap, void (*fn)(void*), void* arg) {
-  if (e == NULL || snap == NULL || e->trampoline_fn == NULL) {
-    fn(arg);
-    return;
-  }
-  napi_env env = e->env;
-  napi_value runner, tramp, undefined;
-  if (napi_get_reference_value(env, snap, &runner) != napi_ok ||
-      napi_get_reference_value(env, e->trampoline_fn, &tramp) != napi_ok ||
-      napi_get_undefined(env, &undefined) != napi_ok) {
-    fn(arg);
-    return;
-  }
-  /* Nested dispatches save and restore the slot. */
-  void (*saved_fn)(void*) = e->run_fn;
-  void* saved_arg = e->run_arg;
-  e->run_fn = fn;
-  e->run_arg = arg;
-  napi_status st = napi_call_function(env, undefined, runner, 1, &tramp, NULL);
-  int ran = e->run_fn == NULL;
-  e->run_fn = saved_fn;
-  e->run_arg = saved_arg;
-  if (st != napi_ok) {
-    /* Our own call failed (not the callback's code: its exceptions stay in
-     * the caller's env). Clear it and run the callback anyway. */
-    napi_value ignored;
-    bool pending = false;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
-      napi_get_and_clear_last_exception(env, &ignored);
-  }
-  if (!ran) fn(arg);
-}
-
-void nat__ctx_release(nat__env_t* e, napi_ref snap) {
-  if (e != NULL && snap != NULL) napi_delete_reference(e->env, snap);
-}
-
 /* ---- contexts and the dispatch protocol --------------------------------- */
+
+/*
+ * Why napi_make_callback and a trampoline. A context made by
+ * napi_async_init and entered with napi_make_callback carries the
+ * requester's AsyncLocalStorage store on every Node this package supports
+ * (20, 22: the store is copied onto the resource by ALS's init hook; 24+,
+ * AsyncContextFrame: the frame is captured by napi_async_init and restored
+ * by MakeCallback). napi_open_callback_scope and a threadsafe function's
+ * call_js do not carry it on 24+. napi_make_callback needs a JS function,
+ * so each env has one native function (the trampoline, made once at module
+ * init) that runs the C callback stored in e->run_fn. Nothing is allocated
+ * per dispatch and no AsyncLocalStorage.snapshot is taken.
+ */
+void nat__trampoline_run(nat__env_t* e) {
+  void (*fn)(void*) = e->run_fn;
+  e->run_fn = NULL; /* tells nat__dispatch that it ran */
+  if (fn != NULL) fn(e->run_arg);
+}
 
 int nat__async_open(napi_env env, napi_value has_ref, const char* name,
                     size_t len, nat__async_t* a) {
   a->ctx = NULL;
   a->resource = NULL;
-  a->snap = NULL;
   napi_handle_scope hs;
   if (napi_open_handle_scope(env, &hs) != napi_ok) return NAT_ENAPI;
   napi_value resource, type;
@@ -196,17 +160,14 @@ int nat__async_open(napi_env env, napi_value has_ref, const char* name,
     nat__async_close(env, a);
     return NAT_ENAPI;
   }
-  a->snap = nat__ctx_capture(nat__env_current());
   return 0;
 }
 
 void nat__async_close(napi_env env, nat__async_t* a) {
   if (a->ctx != NULL) napi_async_destroy(env, a->ctx);
   if (a->resource != NULL) napi_delete_reference(env, a->resource);
-  nat__ctx_release(nat__env_current(), a->snap);
   a->ctx = NULL;
   a->resource = NULL;
-  a->snap = NULL;
 }
 
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
@@ -217,13 +178,129 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
   if (frame && e != NULL && nat__frame_begin(e, site, ready_id, &exec) == 0)
     depth = e->depth;
 
-  napi_value resource = NULL;
-  napi_callback_scope scope = NULL;
-  if (a->resource != NULL && a->ctx != NULL &&
-      napi_get_reference_value(env, a->resource, &resource) == napi_ok &&
-      napi_open_callback_scope(env, resource, a->ctx, &scope) != napi_ok)
-    scope = NULL;
-  nat__ctx_run(e, a->snap, fn, arg);
-  if (scope != NULL) napi_close_callback_scope(env, scope);
+  int ran = 0;
+  napi_value resource, tramp;
+  if (e != NULL && a->resource != NULL && a->ctx != NULL &&
+      e->trampoline_fn != NULL &&
+      napi_get_reference_value(e->env, a->resource, &resource) == napi_ok &&
+      napi_get_reference_value(e->env, e->trampoline_fn, &tramp) == napi_ok) {
+    /* Nested dispatches (a callback that dispatches) save and restore the
+     * slot. A JS exception thrown by the callback stays pending in env for
+     * the caller to report, as with a threadsafe function's call_js. */
+    void (*saved_fn)(void*) = e->run_fn;
+    void* saved_arg = e->run_arg;
+    e->run_fn = fn;
+    e->run_arg = arg;
+    napi_make_callback(env, a->ctx, resource, tramp, 0, NULL, NULL);
+    ran = e->run_fn == NULL;
+    e->run_fn = saved_fn;
+    e->run_arg = saved_arg;
+  }
+  /* No context, or Node refused to call into JS (an env being torn down):
+   * the callback still runs, as call_js does, so it can free its data. */
+  if (!ran) fn(arg);
   if (depth != 0) nat__frame_unwind(e, depth);
+}
+
+/* ---- closing contexts on their JS thread, from any thread -------------- */
+
+/*
+ * JS-side state (an async context, a reference) may only be released on
+ * its env's JS thread. A task that ends on another thread (cancelled
+ * there, or its ready failed because the queue closed) hands its context
+ * to the env's anchor, which sends it to the JS thread through an unref'd
+ * threadsafe function with no size limit: napi_call_threadsafe_function
+ * never blocks then, and the loop is not kept alive by it. The anchor
+ * outlives the env (queues and works hold references to it): after the
+ * env is gone `tsfn` is NULL and the contexts died with their env.
+ * `mu` orders a sender against the finalizer, which clears `tsfn` under
+ * it: a sender that saw it non-NULL finishes its (non-blocking) call
+ * before the threadsafe function can be finalized.
+ */
+struct nat__anchor_s {
+  _Atomic uint32_t refs;
+  uv_mutex_t mu;
+  napi_threadsafe_function tsfn; /* NULL once the env is torn down */
+  uv_thread_t thread;
+};
+
+typedef struct {
+  nat__async_t a;
+} reap_t;
+
+static void reap_call_js(napi_env env, napi_value js_cb, void* context,
+                         void* data) {
+  (void)js_cb;
+  (void)context;
+  reap_t* r = data;
+  if (env != NULL) nat__async_close(env, &r->a);
+  free(r);
+}
+
+static void reap_finalize(napi_env env, void* finalize_data, void* hint) {
+  (void)env;
+  (void)hint;
+  nat__anchor_t* an = finalize_data;
+  uv_mutex_lock(&an->mu);
+  an->tsfn = NULL;
+  uv_mutex_unlock(&an->mu);
+  nat__anchor_unref(an);
+}
+
+nat__anchor_t* nat__anchor_create(napi_env env) {
+  nat__anchor_t* an = calloc(1, sizeof(*an));
+  if (an == NULL) return NULL;
+  if (uv_mutex_init(&an->mu) != 0) {
+    free(an);
+    return NULL;
+  }
+  an->thread = uv_thread_self();
+  /* One reference for the env, one for the threadsafe function. */
+  atomic_store_explicit(&an->refs, 2, memory_order_relaxed);
+  napi_value name;
+  if (napi_create_string_utf8(env, "napi-async-trace:reaper", NAPI_AUTO_LENGTH,
+                              &name) != napi_ok ||
+      napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, an,
+                                      reap_finalize, NULL, reap_call_js,
+                                      &an->tsfn) != napi_ok ||
+      napi_unref_threadsafe_function(env, an->tsfn) != napi_ok) {
+    uv_mutex_destroy(&an->mu);
+    free(an);
+    return NULL;
+  }
+  return an;
+}
+
+void nat__anchor_ref(nat__anchor_t* an) {
+  atomic_fetch_add_explicit(&an->refs, 1, memory_order_relaxed);
+}
+
+void nat__anchor_unref(nat__anchor_t* an) {
+  /* acq_rel: the last owner sees every other owner's writes. */
+  if (atomic_fetch_sub_explicit(&an->refs, 1, memory_order_acq_rel) == 1) {
+    uv_mutex_destroy(&an->mu);
+    free(an);
+  }
+}
+
+void nat__async_close_from(nat__anchor_t* an, napi_env env, nat__async_t* a) {
+  if (!nat__async_held(a)) return;
+  if (nat__on_thread(&an->thread)) {
+    nat__async_close(env, a);
+    return;
+  }
+  reap_t* r = malloc(sizeof(*r));
+  uv_mutex_lock(&an->mu);
+  if (r != NULL && an->tsfn != NULL) {
+    r->a = *a;
+    if (napi_call_threadsafe_function(an->tsfn, r, napi_tsfn_nonblocking) ==
+        napi_ok)
+      r = NULL;
+  }
+  uv_mutex_unlock(&an->mu);
+  /* Not sent: the env is gone (its contexts with it) or memory ran out
+   * (the context leaks: counted nowhere, but never touched off-thread). */
+  free(r);
+  a->ctx = NULL;
+  a->resource = NULL;
 }

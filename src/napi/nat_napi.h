@@ -20,8 +20,9 @@
 
 /*
  * One per env that loaded the addon (the main thread, each Worker). Created
- * in module init, freed by the env cleanup hook; touched only on the env's
- * own JS thread, except `serial`, which is copied into sites and records.
+ * in module init, freed by the instance data's finalizer (env_finalize in
+ * binding.c); touched only on the env's own JS thread, except `serial`,
+ * which is copied into sites and records.
  *
  * The calling thread's env is found through a thread-local pointer, not
  * through napi_env: an addon using the C ABI has its own napi_env, which
@@ -36,7 +37,9 @@ typedef struct nat__env_s {
   napi_env env;
   uint32_t serial;
   uv_thread_t thread;
-  int closing;     /* the cleanup hook has started */
+  int closing;     /* teardown began: set by the env cleanup hook
+                     (env_cleanup, binding.c), before the instance data's
+                     finalizer; entries that need a live env refuse */
   int root_open;   /* executionBegin 0 recorded, executionEnd 0 pending */
 
   /* Open frames, innermost last. A frame begun while recording was off has
@@ -47,14 +50,15 @@ typedef struct nat__env_s {
 
   napi_ref api_external; /* the nativeApi External of this env */
 
-  /* Carrying AsyncLocalStorage into dispatched callbacks where Node's own
-   * napi_async_context does not (AsyncContextFrame, Node 24+): lib/ found
-   * out at load (a probe) and handed over AsyncLocalStorage.snapshot.
-   * snapshot_fn is NULL when napi contexts carry the store themselves. */
-  napi_ref snapshot_fn;
-  napi_ref trampoline_fn;    /* a native function that runs run_fn(run_arg) */
-  void (*run_fn)(void* arg); /* what the trampoline runs next */
+  /* The native function napi_make_callback calls to run a dispatched C
+   * callback in its context (see nat__dispatch): made once per env; it
+   * runs run_fn(run_arg). */
+  napi_ref trampoline_fn;
+  void (*run_fn)(void* arg);
   void* run_arg;
+
+  /* Sends JS-side state released on other threads to this JS thread. */
+  struct nat__anchor_s* anchor;
 
   /* enable({ stacks: true }): a JS function called with the linkID of each
    * link made on this JS thread, which captures the JS stack there. NULL
@@ -92,19 +96,6 @@ void nat__mark_link(uint32_t site, uint32_t env, uint64_t execute_id,
 void nat__mark_ready(uint32_t site, uint32_t env, uint64_t execute_id,
                      uint64_t link_id, uint64_t* ready_id);
 
-/*
- * The requester's AsyncLocalStorage context, for Nodes whose napi async
- * contexts do not carry it. JS thread of e.
- * ctx_capture: NULL when not needed (or on failure); else a reference (of
- *   e's env) to a runner that re-enters the current context.
- * ctx_run: runs fn(arg) inside the captured context, or directly when
- *   `snap` is NULL; does not release `snap`.
- * ctx_release: deletes the reference (NULL is fine).
- */
-napi_ref nat__ctx_capture(nat__env_t* e);
-void nat__ctx_run(nat__env_t* e, napi_ref snap, void (*fn)(void*), void* arg);
-void nat__ctx_release(nat__env_t* e, napi_ref snap);
-
 /* Is the calling thread `t`? */
 static inline int nat__on_thread(const uv_thread_t* t) {
   uv_thread_t self = uv_thread_self();
@@ -113,13 +104,13 @@ static inline int nat__on_thread(const uv_thread_t* t) {
 
 /*
  * The requester's context of one task, work run or queue: a resource
- * object for async_hooks, its napi_async_context, and (Node 24+) the
- * AsyncLocalStorage carrier. All three belong to the JS thread of `env`.
+ * object for async_hooks and its napi_async_context, which also carries
+ * AsyncLocalStorage when entered with napi_make_callback (Node 20-26).
+ * Both belong to the JS thread of `env`.
  */
 typedef struct {
   napi_async_context ctx;
   napi_ref resource;
-  napi_ref snap;
 } nat__async_t;
 
 /* Makes a context in the current JS frame (async_hooks sees it triggered
@@ -131,14 +122,32 @@ int nat__async_open(napi_env env, napi_value has_ref, const char* name,
 void nat__async_close(napi_env env, nat__async_t* a);
 /* Non-zero when *a holds anything. */
 static inline int nat__async_held(const nat__async_t* a) {
-  return a->ctx != NULL || a->resource != NULL || a->snap != NULL;
+  return a->ctx != NULL || a->resource != NULL;
 }
+
+/* The trampoline's body (binding.c's native function calls it). */
+void nat__trampoline_run(nat__env_t* e);
+
+/*
+ * An env's anchor: closes contexts on the env's JS thread when they end on
+ * another thread, and outlives the env (reference counted). create: JS
+ * thread, module init. ref/unref: any thread. close_from: any thread;
+ * closes *a now on the JS thread, or sends it there (never blocks); *a is
+ * emptied either way.
+ */
+typedef struct nat__anchor_s nat__anchor_t;
+nat__anchor_t* nat__anchor_create(napi_env env);
+void nat__anchor_ref(nat__anchor_t* an);
+void nat__anchor_unref(nat__anchor_t* an);
+void nat__async_close_from(nat__anchor_t* an, napi_env env, nat__async_t* a);
 
 /*
  * The engine's dispatch of one callback, on the JS thread of `env`: an
  * execution frame of `site` for `ready_id` (none when `frame` is 0), the
- * callback scope of `a` (async_hooks), and fn(arg) run inside a's
- * AsyncLocalStorage carrier. Frames fn left open are closed with ours.
+ * fn(arg) run through napi_make_callback in a's context (async_hooks and
+ * AsyncLocalStorage see the requester; the microtask queue runs after it
+ * when this is the outermost scope). Without a context fn runs directly.
+ * Frames fn left open are closed with ours.
  */
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
                    const nat__async_t* a, void (*fn)(void*), void* arg);
@@ -169,8 +178,9 @@ extern const nat_api_t nat__api;
 const char* nat__strerror(int err);
 const char* nat__err_name(int err);
 
-/* Throws a JS error for a nat_errno_t: TypeError for NAT_EINVAL, RangeError
- * for NAT_ENAMETOOLONG, Error otherwise, with `code` set to its name. */
+/* nat_throw (include/napi_async_trace.h) unless an exception is already
+ * pending: TypeError for NAT_EINVAL, RangeError for NAT_ERANGE and
+ * NAT_ENAMETOOLONG, Error otherwise, with `code` "NAT_E...". */
 void nat__throw(napi_env env, int err, const char* msg);
 
 /* Consumers (hub.c): one subscription per reader of the event stream. All

@@ -30,12 +30,7 @@
 
 #include "nat_napi.h"
 
-enum {
-  TASK_LINKED = 1,
-  TASK_READY = 2,
-  TASK_DONE = 3,
-  TASK_CANCELLED = 4 /* cancelled off the JS thread: sent there to be freed */
-};
+enum { TASK_LINKED = 1, TASK_READY = 2, TASK_DONE = 3 };
 
 /* State behind a queue's resource object; read by its hasRef(). Owned by
  * the hasRef function (freed when it is collected); the queue writes it
@@ -58,6 +53,7 @@ struct nat_queue_s {
   nat_queue_finalize_t finalize;
   void* finalize_data;
   napi_threadsafe_function tsfn;
+  nat__anchor_t* anchor; /* the env's: closes task contexts on its thread */
   size_t name_len;
   char name[NAT_SITE_NAME_MAX + 1];
 
@@ -108,6 +104,7 @@ static int on_thread(const nat_queue_t* q) {
 
 static void queue_unref_mem(nat_queue_t* q) {
   if (atomic_fetch_sub(&q->refs, 1) == 1) {
+    nat__anchor_unref(q->anchor);
     uv_cond_destroy(&q->wait_cv);
     uv_mutex_destroy(&q->wait_mu);
     free(q);
@@ -139,17 +136,13 @@ static int gate_enter(nat_queue_t* q) {
 
 static void gate_leave(nat_queue_t* q) { atomic_fetch_sub(&q->gate, 1); }
 
-/* Frees a task's JS-side state. JS thread (or any thread when the task has
- * none: native-thread links use the shared context). */
+/* Frees a task. Any thread: a task with JS-side state (linked on the JS
+ * thread) that ends on another thread (cancelled there, or its ready failed
+ * because the queue closed) sends its context to the JS thread through the
+ * env's anchor, which never blocks. */
 static void task_free(nat_task_t* t) {
   nat_queue_t* q = t->q;
-  /* A task with JS-side state was linked on the JS thread, and is freed
-   * there too (dispatch, or Node emptying the queue after finalize, while
-   * the napi_env still lives). task_cancel on another thread sends it
-   * there; only a ready that fails with NAT_ECLOSING on another thread
-   * leaves its context to the env being torn down. */
-  if (nat__async_held(&t->async) && on_thread(q))
-    nat__async_close(q->env, &t->async);
+  nat__async_close_from(q->anchor, q->env, &t->async);
   free(t);
   queue_unref_mem(q);
 }
@@ -215,13 +208,10 @@ static void queue_call_js(napi_env env, napi_value js_cb, void* context,
 
 static void queue_call_js_task(napi_env env, napi_value js_cb, nat_queue_t* q,
                                nat_task_t* t) {
-  if (atomic_load(&t->state) == TASK_CANCELLED) {
-    task_free(t); /* recorded as aborted by task_cancel */
-    return;
-  }
-  if (env == NULL) {
-    /* Node is emptying the queue (abort or teardown): the task never
-     * runs. */
+  if (env == NULL || atomic_load(&q->aborted)) {
+    /* Node is emptying the queue (abort or teardown), or an abort came
+     * when Node could no longer be told (no reference left to abort the
+     * threadsafe function with): the task never runs. */
     if (q->drop != NULL) q->drop(q->context, t->data);
     atomic_store(&t->state, TASK_DONE);
     task_abort(t);
@@ -229,14 +219,12 @@ static void queue_call_js_task(napi_env env, napi_value js_cb, nat_queue_t* q,
   }
 
   dispatch_t d = {q, env, js_cb, t->data};
-  /* A task without a context of its own runs in the queue's: Node has
-   * already opened the callback scope of the threadsafe function, whose
-   * async resource is the shared one (made in the same frame), so only the
-   * AsyncLocalStorage carrier is left to apply. A second scope would cost
-   * about a third of the dispatch and say nothing new. */
-  nat__async_t shared_snap = {NULL, NULL, q->shared.snap};
+  /* A task without a context of its own runs in the queue's shared one
+   * (made in the creating frame), entered with napi_make_callback: the
+   * threadsafe function's own callback scope does not carry
+   * AsyncLocalStorage on Node 24+. */
   nat__dispatch(env, q->site, t->ready_id, 1,
-                nat__async_held(&t->async) ? &t->async : &shared_snap,
+                nat__async_held(&t->async) ? &t->async : &q->shared,
                 run_user, &d);
   atomic_store(&t->state, TASK_DONE);
   task_free(t);
@@ -283,8 +271,12 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
                       nat_queue_t** out) {
   if (env == NULL || o == NULL || out == NULL) return NAT_EINVAL;
   *out = NULL;
+  /* The thread count is kept in a signed 64-bit word (and Node's in a
+   * size_t that must not wrap when the engine adds its own): more than
+   * INT64_MAX initial references is NAT_EINVAL. */
   if (o->struct_size < NAT__QUEUE_OPTIONS_V1 || o->name == NULL ||
-      o->initial_thread_count == 0 || (o->func == NULL && o->call_js == NULL) ||
+      o->initial_thread_count == 0 ||
+      (uint64_t)o->initial_thread_count > (uint64_t)INT64_MAX || (o->func == NULL && o->call_js == NULL) ||
       (o->flags & ~NAT_QUEUE_SHARED_CONTEXT) != 0)
     return NAT_EINVAL;
   nat__env_t* e = nat__env_current();
@@ -313,6 +305,8 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
     return NAT_ENOMEM;
   }
   q->env = env;
+  q->anchor = e->anchor;
+  nat__anchor_ref(q->anchor);
   q->thread = uv_thread_self();
   q->site = (uint32_t)site;
   q->env_serial = e->serial;
@@ -331,6 +325,7 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
   if (napi_open_handle_scope(env, &hs) != napi_ok) {
     uv_cond_destroy(&q->wait_cv);
     uv_mutex_destroy(&q->wait_mu);
+    nat__anchor_unref(q->anchor);
     free(q);
     free(res);
     return NAT_ENAPI;
@@ -372,6 +367,7 @@ fail:
   napi_close_handle_scope(env, hs);
   uv_cond_destroy(&q->wait_cv);
   uv_mutex_destroy(&q->wait_mu);
+  nat__anchor_unref(q->anchor);
   free(q);
   return err;
 }
@@ -495,15 +491,8 @@ int nat__task_cancel(nat_task_t* t) {
   int expected = TASK_LINKED;
   if (!atomic_compare_exchange_strong(&t->state, &expected, TASK_DONE))
     return NAT_EALREADY;
-  nat_queue_t* q = t->q;
-  if (nat__async_held(&t->async) && !on_thread(q)) {
-    /* Its async context must be destroyed on the JS thread: send it there
-     * through the queue, marked so that dispatch only frees it. */
-    nat__emit(NAT_EV_ABORT, 0, t->link_id, 0, q->site, q->env_serial);
-    atomic_store(&t->state, TASK_CANCELLED);
-    if (enqueue(q, t, 1) != napi_ok) task_free(t);
-    return 0;
-  }
+  /* Never blocks: a context of the task's own goes to the JS thread
+   * through the env's anchor (task_free). */
   task_abort(t);
   return 0;
 }
@@ -526,29 +515,19 @@ int nat__queue_acquire(nat_queue_t* q) {
   return 0;
 }
 
-static int queue_release_mode(nat_queue_t* q,
-                              napi_threadsafe_function_release_mode mode) {
+int nat__queue_release(nat_queue_t* q) {
   if (q == NULL) return NAT_EINVAL;
-  int abort = mode == napi_tsfn_abort;
-  int64_t old = atomic_fetch_sub(&q->threads, 1);
-  if (old <= 0) {
-    atomic_fetch_add(&q->threads, 1);
-    if (!abort) return NAT_EINVAL; /* more releases than references */
-    /* Abort without a reference of one's own (a teardown hook whose
-     * thread already released, say): close the queue for everybody and
-     * wake blocked readies, but give back nothing. */
-    atomic_store(&q->closing, 1);
-    atomic_store(&q->aborted, 1);
-    wake_waiters(q);
-    return 0;
-  }
-  if (abort) {
-    atomic_store(&q->aborted, 1);
-    wake_waiters(q);
-  }
-  if (abort || old == 1) atomic_store(&q->closing, 1);
+  /* A CAS loop, not fetch_sub then add back: an over-release must never
+   * show a count below zero, which a concurrent release or acquire could
+   * act on. Sequentially consistent, like every other access to the
+   * counters here. */
+  int64_t old = atomic_load(&q->threads);
+  do {
+    if (old <= 0) return NAT_EINVAL; /* more releases than references */
+  } while (!atomic_compare_exchange_weak(&q->threads, &old, old - 1));
+  if (old == 1) atomic_store(&q->closing, 1);
   if (gate_enter(q) == 0) {
-    napi_release_threadsafe_function(q->tsfn, mode);
+    napi_release_threadsafe_function(q->tsfn, napi_tsfn_release);
     gate_leave(q);
   }
   /* After teardown the reference is still given back. */
@@ -556,12 +535,28 @@ static int queue_release_mode(nat_queue_t* q,
   return 0;
 }
 
-int nat__queue_release(nat_queue_t* q) {
-  return queue_release_mode(q, napi_tsfn_release);
-}
-
+/*
+ * Closes the queue for everybody and gives back no reference: the engine
+ * cannot tell whether the caller holds one (an env cleanup hook whose
+ * thread already released, say), and taking somebody else's would free
+ * the queue under that thread. A caller that holds a reference still
+ * gives it back with queue_release. Node is told through a reference of
+ * the engine's own (acquire, then release with abort); when Node will no
+ * longer take one (the last reference is gone and the queue is closing)
+ * the dispatch drops what is still queued (queue_call_js_task reads
+ * `aborted`).
+ */
 int nat__queue_abort(nat_queue_t* q) {
-  return queue_release_mode(q, napi_tsfn_abort);
+  if (q == NULL) return NAT_EINVAL;
+  atomic_store(&q->closing, 1);
+  atomic_store(&q->aborted, 1);
+  wake_waiters(q);
+  if (gate_enter(q) == 0) {
+    if (napi_acquire_threadsafe_function(q->tsfn) == napi_ok)
+      napi_release_threadsafe_function(q->tsfn, napi_tsfn_abort);
+    gate_leave(q);
+  }
+  return 0;
 }
 
 static int queue_set_ref(napi_env env, nat_queue_t* q, int ref) {

@@ -13,7 +13,19 @@
 
 #include "nat_napi.h"
 
-enum { WORK_IDLE = 0, WORK_QUEUED = 1, WORK_RUNNING = 2, WORK_DONE = 3 };
+/*
+ * The states of the one run a work has at a time. IDLE: nothing queued
+ * (never queued, or the last run completed). QUEUED: waiting for a pool
+ * thread. RUNNING: execute started (it may have returned: complete is
+ * pending and will get napi_ok). CANCELLED: cancelled while queued,
+ * complete (napi_cancelled) is pending.
+ */
+enum {
+  WORK_IDLE = 0,
+  WORK_QUEUED = 1,
+  WORK_RUNNING = 2,
+  WORK_CANCELLED = 3
+};
 
 struct nat_work_s {
   napi_env env;
@@ -43,6 +55,8 @@ static int on_thread(const nat_work_t* w) {
 static void work_execute(napi_env env, void* data) {
   (void)env;
   nat_work_t* w = data;
+  /* A cancel that lost the race to libuv (its CAS won, uv_cancel did not)
+   * puts RUNNING back itself; a plain store is enough here. */
   atomic_store(&w->state, WORK_RUNNING);
   if (w->execute != NULL) w->execute(w->data);
   uint64_t ready_id = 0;
@@ -65,7 +79,6 @@ static void run_user(void* arg) {
 static void work_complete(napi_env env, napi_status status, void* data) {
   nat_work_t* w = data;
   int cancelled = status == napi_cancelled;
-  atomic_store(&w->state, WORK_DONE);
 
   if (cancelled)
     nat__emit(NAT_EV_ABORT, 0, w->link_id, 0, w->site, w->env_serial);
@@ -154,10 +167,18 @@ int nat__work_queue(nat_work_t* w) {
 int nat__work_cancel(nat_work_t* w) {
   if (w == NULL) return NAT_EINVAL;
   if (!on_thread(w)) return NAT_EWRONGTHREAD;
-  int st = atomic_load(&w->state);
-  if (st == WORK_IDLE) return NAT_EALREADY;
-  if (st != WORK_QUEUED) return NAT_EBUSY;
-  if (napi_cancel_async_work(w->env, w->work) != napi_ok) return NAT_EBUSY;
+  /* `state` moves QUEUED -> RUNNING on the pool thread; the CAS makes the
+   * cancel and the start exclusive in what they report. When the pool
+   * thread wins, libuv refuses the cancel too (uv_cancel answers EBUSY
+   * for a request it has handed to a thread). */
+  int st = WORK_QUEUED;
+  if (!atomic_compare_exchange_strong(&w->state, &st, WORK_CANCELLED))
+    return st == WORK_RUNNING ? NAT_EBUSY : NAT_EALREADY;
+  if (napi_cancel_async_work(w->env, w->work) != napi_ok) {
+    /* The pool thread took it between our CAS and libuv's check. */
+    atomic_store(&w->state, WORK_RUNNING);
+    return NAT_EBUSY;
+  }
   return 0;
 }
 

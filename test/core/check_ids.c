@@ -37,6 +37,18 @@ START_TEST(ids_independent_of_recording) {
 }
 END_TEST
 
+/* The counter and the recording flag are each alone on a cache line:
+ * aligned to it and as long as it, so nothing else can share it. */
+START_TEST(ids_counter_has_its_own_cache_line) {
+  ck_assert_uint_eq((uintptr_t)&nat__id_counter % NAT__CACHE_LINE, 0);
+  ck_assert_uint_eq(sizeof(nat__id_counter), NAT__CACHE_LINE);
+  ck_assert_uint_eq((uintptr_t)&nat__enabled % NAT__CACHE_LINE, 0);
+  ck_assert_uint_eq(sizeof(nat__enabled), NAT__CACHE_LINE);
+  ck_assert_uint_eq((uintptr_t)&nat__clock_counter % NAT__CACHE_LINE, 0);
+  ck_assert_uint_eq(sizeof(nat__clock_counter), NAT__CACHE_LINE);
+}
+END_TEST
+
 #define IDS_THREADS 4
 
 typedef struct {
@@ -96,6 +108,7 @@ Suite* nat_ids_suite(void) {
   tcase_add_test(tc, ids_start_at_one_and_count_up);
   tcase_add_test(tc, ids_reset_starts_over);
   tcase_add_test(tc, ids_independent_of_recording);
+  tcase_add_test(tc, ids_counter_has_its_own_cache_line);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("ids_threads");

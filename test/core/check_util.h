@@ -125,5 +125,6 @@ Suite* nat_site_suite(void);
 Suite* nat_ring_suite(void);
 Suite* nat_drain_suite(void);
 Suite* nat_threads_suite(void);
+Suite* nat_interpose_suite(void); /* src/interpose */
 
 #endif /* NAT_CHECK_UTIL_H */

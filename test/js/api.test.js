@@ -118,11 +118,11 @@ test('frame end out of order throws EFRAME and keeps the stack', () => {
   const site = nat.marks.site('test:frame')
   const a = nat.marks.begin(site, 0)
   const b = nat.marks.begin(site, 0)
-  assert.throws(() => nat.marks.end(a), { code: 'EFRAME' })
+  assert.throws(() => nat.marks.end(a), { code: 'NAT_EFRAME' })
   assert.equal(nat.marks.current(), b)
   nat.marks.end(b)
   nat.marks.end(a)
-  assert.throws(() => nat.marks.end(a), { code: 'EFRAME' })
+  assert.throws(() => nat.marks.end(a), { code: 'NAT_EFRAME' })
 })
 
 test('the seed example prints exactly the sequence of DESIGN.md section 2', () => {

@@ -45,7 +45,7 @@ test('decode and EventBatch reject an object that only inherits from an ArrayBuf
   const fake = Object.create(new ArrayBuffer(48))
   assert.ok(fake instanceof ArrayBuffer)
   for (const fn of [() => nat.decode(fake), () => new nat.EventBatch(fake)]) {
-    assert.throws(fn, (err) => err instanceof TypeError && err.code === 'ERR_INVALID_ARG_TYPE')
+    assert.throws(fn, (err) => err instanceof TypeError && err.code === 'NAT_EINVAL')
   }
   assert.equal(nat.decode(new ArrayBuffer(48)).length, 1)
 })

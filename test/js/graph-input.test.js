@@ -26,24 +26,24 @@ function coded (err) {
 
 test('malformed input throws a TypeError or RangeError with a code', () => {
   const bad = [
-    [42, 'ERR_INVALID_ARG_TYPE'],
-    ['[]', 'ERR_INVALID_ARG_TYPE'],
-    [null, 'ERR_INVALID_ARG_TYPE'],
-    [[null], 'ERR_INVALID_ARG_TYPE'],
-    [[7], 'ERR_INVALID_ARG_TYPE'],
-    [[{}], 'ERR_INVALID_ARG_VALUE'],
-    [[{ event: 'nope' }], 'ERR_INVALID_ARG_VALUE'],
-    [[{ event: 'toString' }], 'ERR_INVALID_ARG_VALUE'],
-    [[{ event: 'link', executeID: 0, linkID: -1 }], 'ERR_OUT_OF_RANGE'],
-    [[{ event: 'link', executeID: 0, linkID: 1.5 }], 'ERR_OUT_OF_RANGE'],
-    [[{ event: 'link', executeID: '0', linkID: 1 }], 'ERR_INVALID_ARG_TYPE'],
-    [[{ event: 'link', executeID: 0, linkID: 2 ** 60 }], 'ERR_OUT_OF_RANGE'],
-    [[{ event: 'link', executeID: 0, linkID: 1, ts: -5 }], 'ERR_INVALID_ARG_VALUE'],
-    [[{ event: 'link', executeID: 0, linkID: 1, ts: NaN }], 'ERR_INVALID_ARG_VALUE'],
-    [[{ event: 'link', executeID: 0, linkID: 1, site: 3 }], 'ERR_INVALID_ARG_TYPE'],
-    [[{ event: 'link', executeID: 0, linkID: 1, thread: -1 }], 'ERR_OUT_OF_RANGE'],
-    [[{ event: 'lost', count: 'many' }], 'ERR_INVALID_ARG_TYPE'],
-    [{ events: 'no' }, 'ERR_INVALID_ARG_TYPE']
+    [42, 'NAT_EINVAL'],
+    ['[]', 'NAT_EINVAL'],
+    [null, 'NAT_EINVAL'],
+    [[null], 'NAT_EINVAL'],
+    [[7], 'NAT_EINVAL'],
+    [[{}], 'NAT_EINVAL'],
+    [[{ event: 'nope' }], 'NAT_EINVAL'],
+    [[{ event: 'toString' }], 'NAT_EINVAL'],
+    [[{ event: 'link', executeID: 0, linkID: -1 }], 'NAT_ERANGE'],
+    [[{ event: 'link', executeID: 0, linkID: 1.5 }], 'NAT_ERANGE'],
+    [[{ event: 'link', executeID: '0', linkID: 1 }], 'NAT_EINVAL'],
+    [[{ event: 'link', executeID: 0, linkID: 2 ** 60 }], 'NAT_ERANGE'],
+    [[{ event: 'link', executeID: 0, linkID: 1, ts: -5 }], 'NAT_EINVAL'],
+    [[{ event: 'link', executeID: 0, linkID: 1, ts: NaN }], 'NAT_EINVAL'],
+    [[{ event: 'link', executeID: 0, linkID: 1, site: 3 }], 'NAT_EINVAL'],
+    [[{ event: 'link', executeID: 0, linkID: 1, thread: -1 }], 'NAT_ERANGE'],
+    [[{ event: 'lost', count: 'many' }], 'NAT_EINVAL'],
+    [{ events: 'no' }, 'NAT_EINVAL']
   ]
   for (const [input, code] of bad) {
     assert.throws(() => nat.graph(input), (err) => coded(err) && err.code === code,
@@ -52,14 +52,14 @@ test('malformed input throws a TypeError or RangeError with a code', () => {
   // The error names the event.
   assert.throws(() => nat.graph([{ event: 'link', linkID: 1 }, { event: 'ready', linkID: 'x' }]), /events\[1\]\.linkID/)
   const g = nat.graph([])
-  assert.throws(() => g.stack(-1), { code: 'ERR_OUT_OF_RANGE' })
-  assert.throws(() => g.stack('1'), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => g.pending(null), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => g.pending({ now: '1' }), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => g.children(1.5), { code: 'ERR_OUT_OF_RANGE' })
-  assert.throws(() => nat.graph([], { stacks: 5 }), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => nat.graph([], null), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => nat.decode(new ArrayBuffer(47)), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => g.stack(-1), { code: 'NAT_ERANGE' })
+  assert.throws(() => g.stack('1'), { code: 'NAT_EINVAL' })
+  assert.throws(() => g.pending(null), { code: 'NAT_EINVAL' })
+  assert.throws(() => g.pending({ now: '1' }), { code: 'NAT_EINVAL' })
+  assert.throws(() => g.children(1.5), { code: 'NAT_ERANGE' })
+  assert.throws(() => nat.graph([], { stacks: 5 }), { code: 'NAT_EINVAL' })
+  assert.throws(() => nat.graph([], null), { code: 'NAT_EINVAL' })
+  assert.throws(() => nat.decode(new ArrayBuffer(47)), { code: 'NAT_ERANGE' })
 })
 
 test('inconsistent events are reported as problems, and walks still end', () => {
@@ -164,10 +164,10 @@ test('review fixes: roots past a missing requester, iterables, all-or-nothing ad
   assert.deepEqual(g.roots, [12])
   assert.equal(g.parent(12), 5)
   const before = g.size
-  assert.throws(() => g.add([{ event: 'link', executeID: 0, linkID: 20 }, { event: 'nope' }]), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => g.add([{ event: 'link', executeID: 0, linkID: 20 }, { event: 'nope' }]), { code: 'NAT_EINVAL' })
   assert.equal(g.size, before, 'nothing of a rejected add is kept')
-  assert.throws(() => nat.graph([{ event: 'link', linkID: 1, ts: -5n }]), { code: 'ERR_INVALID_ARG_VALUE' })
-  assert.throws(() => g.pending({ now: NaN }), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => nat.graph([{ event: 'link', linkID: 1, ts: -5n }]), { code: 'NAT_EINVAL' })
+  assert.throws(() => g.pending({ now: NaN }), { code: 'NAT_ERANGE' })
   const t = nat.graph([{ event: 'executionBegin', executeID: 3, ts: 5 }, { event: 'executionEnd', executeID: 3 }]).toChromeTrace()
   const x = t.traceEvents.find((e) => e.ph === 'X')
   assert.equal(x.dur, 0, 'an end without a time is not a null duration')

@@ -26,8 +26,9 @@ test('npm pack, then npm install <tgz> offline in an empty project', { timeout: 
     const out = run(npm, ['pack', '--json', '--pack-destination', dir], root)
     const [info] = JSON.parse(out.slice(out.indexOf('[')))
     const files = info.files.map((f) => f.path)
-    for (const f of ['binding.gyp', 'include/napi_async_trace.h', 'include/napi_async_trace_defs.h',
-      'lib/index.js', 'lib/index.mjs', 'lib/index.d.ts', 'src/core/ring.c', 'src/napi/binding.c',
+    for (const f of ['LICENSE', 'package.json', 'README.md', 'binding.gyp', 'include/napi_async_trace.h', 'include/napi_async_trace_defs.h',
+      'lib/index.js', 'lib/index.mjs', 'lib/index.d.ts', 'lib/index.d.mts', 'lib/register.js', 'lib/report.d.ts',
+      'lib/errno.js', 'src/core/ring.c', 'src/napi/binding.c',
       'scripts/build.js', `prebuilds/${process.platform}-${process.arch}/napi-async-trace.node`]) {
       assert.ok(files.includes(f), `the tarball lacks ${f}`)
     }
@@ -63,6 +64,11 @@ test('npm pack, then npm install <tgz> offline in an empty project', { timeout: 
     const esm = run(process.execPath, ['--input-type=module', '-e',
       "import { stats } from 'napi-async-trace'; console.log(typeof stats().recorded)"], app)
     assert.equal(esm.trim(), 'number')
+    // The subpaths of the exports map, from the installed copy.
+    const subs = run(process.execPath, ['-e', `console.log([typeof require('napi-async-trace/report').renderReport,
+      typeof require('napi-async-trace/register').enable, require('napi-async-trace/include') === ${JSON.stringify(path.join(fs.realpathSync(pkg), 'include'))},
+      require('napi-async-trace/package.json').license].join(' '))`], app)
+    assert.equal(subs.trim(), 'function function true MIT')
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }

@@ -62,8 +62,8 @@ test('track() rejects with the function\'s own error and cleans up', async () =>
   await assert.rejects(nat.track(() => { throw new Error('inner') }), /inner/)
   await assert.rejects(nat.track(async () => { throw new RangeError('later') }), RangeError)
   assert.equal(nat.isEnabled(), false)
-  assert.throws(() => nat.track(42), { code: 'ERR_INVALID_ARG_TYPE' })
-  assert.throws(() => nat.track(() => {}, { bogus: 1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => nat.track(42), { code: 'NAT_EINVAL' })
+  assert.throws(() => nat.track(() => {}, { bogus: 1 }), { code: 'NAT_EINVAL' })
   assert.equal(nat.isEnabled(), false)
 })
 

@@ -1,0 +1,2 @@
+// require('napi-async-trace/register'): loads the engine; exports the package's module.
+export * from './index'
