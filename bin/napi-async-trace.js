@@ -15,6 +15,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
+const { natError } = require('../lib/errors')
 
 const NAME = 'napi-async-trace'
 
@@ -191,9 +192,7 @@ function clearOutput (file) {
   }
   if (!st.isFile()) {
     const kind = st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a regular file'
-    const err = new Error(`refusing to replace ${file}: it is ${kind}, not a regular file`)
-    err.code = 'ERR_NAT_OUTPUT'
-    throw err
+    throw natError('NAT_EINVAL', `refusing to replace ${file}: it is ${kind}, not a regular file`)
   }
   fs.unlinkSync(file)
 }
@@ -294,7 +293,7 @@ async function record (argv) {
   // Files of the processes a previous run started.
   const dir = `${streamOut}.d`
   if (fs.existsSync(dir)) {
-    if (!fs.lstatSync(dir).isDirectory()) throw Object.assign(new Error(`refusing to replace ${dir}: it is not a directory`), { code: 'ERR_NAT_OUTPUT' })
+    if (!fs.lstatSync(dir).isDirectory()) throw natError('NAT_EINVAL', `refusing to replace ${dir}: it is not a directory`)
     for (const n of fs.readdirSync(dir)) if (n.endsWith('.nat')) clearOutput(path.join(dir, n))
   }
   const preload = path.join(__dirname, '..', 'lib', 'record.js')

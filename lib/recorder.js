@@ -10,15 +10,13 @@
 const path = require('node:path')
 const { Worker, MessageChannel, receiveMessageOnPort } = require('node:worker_threads')
 const STATE = require('./recorder-state')
-const { validateObject, validateInteger, invalidArgType, invalidArgValue } = require('./errors')
+const { validateObject, validateInteger, invalidArgType, invalidArgValue, natError } = require('./errors')
 
 const OPTIONS = new Set(['stacks', 'js', 'capacity', 'limit', 'compress', 'interval', 'meta', 'startTimeout'])
 const DEFAULT_LIMIT = 1 << 18 // records waiting for the writer (12 MB when full)
 
-function recorderError (code, message) {
-  const err = new Error(message)
-  err.code = code
-  return err
+function recorderError (message) {
+  return natError('NAT_EIO', message)
 }
 
 /**
@@ -91,8 +89,8 @@ function recorder (nat, file, options = {}) {
   if (state !== STATE.RUNNING) {
     const m = receiveMessageOnPort(port1)
     worker.terminate()
-    if (m && m.message.error) throw recorderError(m.message.error.code || 'ERR_NAT_RECORDER', `cannot record into ${file}: ${m.message.error.message}`)
-    throw recorderError('ERR_NAT_RECORDER', `cannot record into ${file}: the recorder's Worker did not start within ${timeout} ms`)
+    if (m && m.message.error) throw recorderError(`cannot record into ${file}: ${m.message.error.message}`)
+    throw recorderError(`cannot record into ${file}: the recorder's Worker did not start within ${timeout} ms`)
   }
 
   const enableOptions = { drain: false }

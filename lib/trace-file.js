@@ -13,7 +13,7 @@
 const fs = require('node:fs')
 const { EventBatch, EVENT_TYPES, RECORD_SIZE, RECORD_FLAG_CONSUMER } = require('./events')
 const stream = require('./trace-stream')
-const { natError } = require('./errors.js')
+const { natError, invalidArgType, invalidArgValue } = require('./errors.js')
 
 const FORMAT = 'napi-async-trace'
 const FORMAT_VERSION = 1
@@ -151,7 +151,7 @@ function recordsOf (list) {
     const e = list[i]
     const W = i * (RECORD_SIZE / 4)
     const type = EVENT_TYPES[e.event]
-    if (type === undefined) throw Object.assign(new TypeError(`events[${i}].event is not an event name (${JSON.stringify(e.event)})`), { code: 'ERR_INVALID_ARG_VALUE' })
+    if (type === undefined) throw invalidArgValue(`events[${i}].event`, 'is not an event name', e.event)
     put64(W, Number(e.ts) || 0)
     put64(W + 2, e.executeID || 0)
     put64(W + 4, type === EVENT_TYPES.lost ? (e.count || 0) : (e.linkID || 0))
@@ -184,7 +184,7 @@ function writeStreamTrace (file, events, { stacks, compress = true, meta = {} } 
   } else if (events !== null && typeof events === 'object' && Array.isArray(events.events)) {
     return writeStreamTrace(file, events.events, { stacks, compress, meta })
   } else {
-    throw Object.assign(new TypeError('events must be an EventBatch, an array of EventBatches or an array of event objects'), { code: 'ERR_INVALID_ARG_TYPE' })
+    throw invalidArgType('events', 'an EventBatch, an array of EventBatches or an array of event objects', events)
   }
   const stackOf = stacks instanceof Map ? (id) => stacks.get(id) : typeof stacks === 'function' ? stacks : () => undefined
   const tmp = `${file}.tmp-${process.pid}`

@@ -21,6 +21,7 @@
 const fs = require('node:fs')
 const zlib = require('node:zlib')
 const { EventBatch, RECORD_SIZE } = require('./events')
+const { natError } = require('./errors')
 
 const MAGIC = Buffer.from([0x89, 0x4e, 0x41, 0x54, 0x0d, 0x0a, 0x1a, 0x0a])
 const HEADER_SIZE = 16
@@ -50,9 +51,7 @@ function crc32 (buf) {
 }
 
 function traceError (code, message, cause) {
-  const err = new Error(message, cause ? { cause } : undefined)
-  err.code = code
-  return err
+  return natError(code, message, cause)
 }
 
 /**
@@ -62,7 +61,7 @@ function traceError (code, message, cause) {
  */
 function encodeChunk (type, payload, { compress = false, level = 1 } = {}) {
   let raw = Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload))
-  if (raw.length > MAX_PAYLOAD) throw traceError('ERR_NAT_TRACE_CHUNK', `a chunk of ${raw.length} bytes is over the format's ${MAX_PAYLOAD}`)
+  if (raw.length > MAX_PAYLOAD) throw traceError('NAT_ERANGE', `a chunk of ${raw.length} bytes is over the format's ${MAX_PAYLOAD}`)
   let stored = raw
   let flags = 0
   if (compress && raw.length > 256) {
@@ -90,20 +89,20 @@ function encodeChunk (type, payload, { compress = false, level = 1 } = {}) {
  * { chunks, bytes, truncated } where truncated is null or { offset,
  * reason } when the file ends inside a chunk or a chunk fails its check
  * (what a crash or kill -9 leaves): everything before it was read.
- * Throws ERR_NAT_TRACE_FORMAT when the file is not a stream trace.
+ * Throws NAT_EBADTRACE when the file is not a stream trace.
  */
 function readChunks (file, visit, { onProgress, only, onSkip } = {}) {
   let fd
   try {
     fd = fs.openSync(file, 'r')
   } catch (err) {
-    throw traceError(err.code || 'ERR_NAT_TRACE_READ', `cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, err)
+    throw traceError('NAT_EIO', `cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, err)
   }
   try {
     const size = fs.fstatSync(fd).size
     const head = Buffer.alloc(HEADER_SIZE)
     if (fs.readSync(fd, head, 0, MAGIC.length, 0) !== MAGIC.length || !head.subarray(0, MAGIC.length).equals(MAGIC)) {
-      throw traceError('ERR_NAT_TRACE_FORMAT', `${file} is not a napi-async-trace stream trace (no magic bytes)`)
+      throw traceError('NAT_EBADTRACE', `${file} is not a napi-async-trace stream trace (no magic bytes)`)
     }
     let pos = MAGIC.length
     let chunks = 0
@@ -170,7 +169,7 @@ function parseJSON (payload, what, file) {
   try {
     return JSON.parse(payload.toString('utf8'))
   } catch (err) {
-    throw traceError('ERR_NAT_TRACE_FORMAT', `${file}: its ${what} chunk is not JSON (${err.message})`, err)
+    throw traceError('NAT_EBADTRACE', `${file}: its ${what} chunk is not JSON (${err.message})`, err)
   }
 }
 
@@ -190,10 +189,10 @@ function readStream (file, { onMeta, onEvents, onStacks, onEnd, onProgress, only
       case CHUNK.META: {
         meta = parseJSON(payload, 'META', file)
         if (meta === null || typeof meta !== 'object' || meta.format !== FORMAT) {
-          throw traceError('ERR_NAT_TRACE_FORMAT', `${file} has a META chunk that is not ${FORMAT}'s`)
+          throw traceError('NAT_EBADTRACE', `${file} has a META chunk that is not ${FORMAT}'s`)
         }
         if (typeof meta.formatVersion !== 'number' || meta.formatVersion > FORMAT_VERSION) {
-          throw traceError('ERR_NAT_TRACE_FORMAT', `${file} has format version ${meta.formatVersion}; this version reads up to ${FORMAT_VERSION}`)
+          throw traceError('NAT_EVERSION', `${file} has format version ${meta.formatVersion}; this version reads up to ${FORMAT_VERSION}`)
         }
         if (onMeta) onMeta(meta)
         break
@@ -201,15 +200,15 @@ function readStream (file, { onMeta, onEvents, onStacks, onEnd, onProgress, only
       case CHUNK.SITES: {
         const s = parseJSON(payload, 'SITES', file)
         if (s === null || !Number.isInteger(s.first) || !Array.isArray(s.names)) {
-          throw traceError('ERR_NAT_TRACE_FORMAT', `${file}: a SITES chunk without first and names`)
+          throw traceError('NAT_EBADTRACE', `${file}: a SITES chunk without first and names`)
         }
         for (let i = 0; i < s.names.length; i++) sites[s.first + i] = typeof s.names[i] === 'string' ? s.names[i] : null
         break
       }
       case CHUNK.EVENTS: {
-        if (meta === null) throw traceError('ERR_NAT_TRACE_FORMAT', `${file}: events before the META chunk`)
+        if (meta === null) throw traceError('NAT_EBADTRACE', `${file}: events before the META chunk`)
         if (payload.length % RECORD_SIZE !== 0) {
-          throw traceError('ERR_NAT_TRACE_FORMAT', `${file}: an EVENTS chunk of ${payload.length} bytes is not whole ${RECORD_SIZE}-byte records`)
+          throw traceError('NAT_EBADTRACE', `${file}: an EVENTS chunk of ${payload.length} bytes is not whole ${RECORD_SIZE}-byte records`)
         }
         // A copy the batch owns (the read buffer is reused); aligned for
         // the typed-array views.
