@@ -63,9 +63,10 @@ latencies, pending work) that opens offline.
 
 options:
   -o, --output <file>    the HTML file (default report.html).
-  --max-events <n>       most events drawn (default 2000000); a longer
-                         trace is drawn from its first <n> events and the
-                         report says so (its site table covers all of it).
+  --max-events <n>       most events read (default 2000000); a longer
+                         trace is shown from its first <n> events and the
+                         report says how many it left out (\`stacks\`
+                         summarises all of them in bounded memory).
   -h, --help             this text.`,
   stacks: `usage: ${NAME} stacks <trace> [--slowest N] [--pending N]
 
@@ -247,7 +248,7 @@ function summarise (file) {
 }
 
 function graphSummary (g) {
-  return `${g.events} events, ${g.frames().length} frames, ${g.siteNames.length} sites, ${g.pending().length} pending, ${g.lost} lost`
+  return `${g.events} events, ${g.frames().length} frames, ${g.sites().length} sites, ${g.pending().length} pending, ${g.lost} lost`
 }
 
 function streamSummary (s) {
@@ -432,11 +433,12 @@ function report (argv) {
   const loaded = load(file, max)
   const options = { title: `${NAME}: ${path.basename(file)}`, generated: new Date().toISOString() }
   if (loaded.sampled) {
-    // The report draws what fits; the site table and totals come from a
-    // bounded-memory pass over all of it.
-    const { summary } = summarise(file)
-    options.sampled = { events: loaded.events, drawn: loaded.added, note: `This report draws the first ${loaded.added} of ${loaded.events} events; the site table covers all of them.` }
-    options.sites = summary.sites()
+    // The report shows what fits in memory and says what it left out; the
+    // stacks command summarises all of it in bounded memory.
+    options.omitted = {
+      events: loaded.events - loaded.added,
+      reason: `this report shows the first ${loaded.added} of the trace's ${loaded.events} events (--max-events); \`${NAME} stacks\` summarises all of them`
+    }
   }
   const { renderReport } = require('../lib/report')
   const html = renderReport(loaded.graph, options)

@@ -88,7 +88,7 @@ function report ({ digests, seen, watched: watchedFrame }) {
   writeTrace(tracePath, toTrace([batch], { stacks: nat.linkStack, stats: nat.stats(), version: nat.version }))
   const { renderReport } = require('../lib/report')
   const reportPath = path.join(outDir, 'report.html')
-  fs.writeFileSync(reportPath, renderReport(g, { title: 'napi-async-trace demo', generated: new Date().toISOString() }))
+  fs.writeFileSync(reportPath, renderReport(g, { title: 'napi-async-trace demo', generated: new Date().toISOString(), exclude: [running] }))
   console.log(`\nwrote ${path.relative(process.cwd(), tracePath) || tracePath} and ${path.relative(process.cwd(), reportPath) || reportPath}`)
   console.log('next: npx napi-async-trace stacks trace.json | npx napi-async-trace chrome trace.json -o trace.chrome.json (open in https://ui.perfetto.dev)')
   if (!ok) process.exitCode = 1

@@ -18,6 +18,7 @@
 // graph and listed in graph.problems. Every walk follows strictly
 // decreasing IDs, so no input can make it loop.
 const { EventBatch, EVENT_TYPES: T } = require('./events')
+const { walkStack } = require('./walk')
 const { invalidArgType, invalidArgValue, outOfRange, validateInteger } = require('./errors')
 const { own } = require('./options')
 
@@ -475,25 +476,17 @@ class AsyncGraph {
   stack (executeID) {
     validateInteger(executeID, 'executeID', 0, MAX_ID)
     this._index()
-    const steps = []
-    let id = executeID
-    for (;;) {
-      if (id === 0) { steps.push({ kind: 'root', id: 0 }); break }
-      const f = this._slot.get(id)
-      if (f === undefined || this._kind[f] !== KIND_FRAME) { steps.push({ kind: 'missing', id, expected: 'frame' }); break }
-      steps.push(this._frameObject(f))
-      const readyID = this._a[f]
-      if (readyID === 0) { steps.push({ kind: 'root', id: 0 }); break }
-      const r = this._slot.get(readyID)
-      if (r === undefined || this._kind[r] !== KIND_READY) { steps.push({ kind: 'missing', id: readyID, expected: 'ready' }); break }
-      steps.push(this._readyObject(r))
-      const linkID = this._a[r]
-      const l = this._slot.get(linkID)
-      if (l === undefined || this._kind[l] !== KIND_LINK) { steps.push({ kind: 'missing', id: linkID, expected: 'link' }); break }
-      steps.push(this._linkObject(l))
-      id = this._a[l] // strictly smaller than linkID (checked in _add)
+    return walkStack(this._walkSource(), executeID)
+  }
+
+  // The graph's nodes as lib/walk.js asks for them (the same walk runs in
+  // the HTML report over its embedded data).
+  _walkSource () {
+    const of = (kind, make) => (id) => {
+      const s = this._slot.get(id)
+      return s !== undefined && this._kind[s] === kind ? make.call(this, s) : undefined
     }
-    return steps
+    return { frame: of(KIND_FRAME, this._frameObject), ready: of(KIND_READY, this._readyObject), link: of(KIND_LINK, this._linkObject) }
   }
 
   /** The sites of stack(executeID)'s frames, innermost first ('root' last). */

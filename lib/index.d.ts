@@ -423,8 +423,19 @@ export function assertNoPending(t: { after(fn: () => void): void; name?: string 
 export function linkStack(linkID: number): string | undefined
 export function formatPending(items: PendingItem[]): string
 export function formatStack(steps: StackStep[]): string
-/** One self-contained HTML page (timeline, async stacks, site latencies, pending work) that needs no network to view. */
-export function renderReport(graph: AsyncGraph, options?: { title?: string; maxFrames?: number; generated?: string }): string
+/** renderReport's options (README, "An HTML report to open anywhere"). */
+export interface ReportOptions {
+  title?: string
+  /** Most frames embedded (default 250000): the slowest with their whole stacks. */
+  maxFrames?: number
+  generated?: string
+  /** IDs left out of the pending work (e.g. the frame rendering the report). */
+  exclude?: Iterable<number>
+  /** What the graph itself leaves out (a sampled or aggregated trace); shown in the header. */
+  omitted?: { events?: number; frames?: number; reason?: string } | null
+}
+/** One self-contained HTML page (canvas timeline, thread-pool view, async stacks, site latencies, pending groups) that needs no network to view. */
+export function renderReport(graph: AsyncGraph, options?: ReportOptions): string
 export const EVENT_NAMES: ReadonlyArray<EventName | undefined>
 export const EVENT_TYPES: Readonly<Record<EventName, number>>
 /** The C function table for other addons (see include/napi_async_trace.h). */

@@ -1,44 +1,53 @@
 'use strict'
 // renderReport: an AsyncGraph as one self-contained HTML file. Everything
-// the page needs is inside it: the CSS, the script, and the data as a JSON
-// blob in a <script type="application/json"> element. A Content Security
-// Policy forbids every fetch, so the page works offline and user strings
-// (site names, stacks) can never load anything even if they got out of
-// their JSON; they only ever reach the DOM through textContent.
+// the page needs is inside it: the CSS (lib/report/report.css), the viewer's
+// code (the modules of lib/report/ and lib/walk.js, inlined here with a
+// ten-line module table) and the data as escaped JSON in a
+// <script type="application/json"> element. A Content Security Policy
+// forbids every fetch, so the page works offline and user strings (site
+// names, stacks) can never load anything even if they got out of their
+// JSON; the viewer puts them in the DOM only through textContent.
 //
-// The page shows a header with totals, a timeline (one lane per env and
-// thread, nested frames in rows), the async call stack of the frame you
-// click (walked in the page from the embedded frames, readies and links,
-// by the same rules as AsyncGraph#stack) with a drawing of that chain, the
-// per-site latency table and the pending list.
+// The page shows a header with totals (the console's: frames, sites(),
+// pending()), a canvas timeline (a lane per env and thread, pool threads
+// marked), the thread-pool view, the async call stack of the selected
+// frame, the per-site latency table and the pending work in groups.
 //
 // This file does not load the addon: it needs only lib/graph.js.
+const fs = require('node:fs')
+const path = require('node:path')
 const { AsyncGraph } = require('./graph')
+const { poolAnalysis, isPoolFrame } = require('./report/pool')
+const { groupPending } = require('./report/group')
 const {
   invalidArgType, invalidArgValue, validateInteger, validateObject, validateString
 } = require('./errors')
 
-const REPORT_OPTIONS = new Set(['title', 'maxFrames', 'generated'])
+const REPORT_OPTIONS = new Set(['title', 'maxFrames', 'generated', 'exclude', 'omitted'])
 const DEFAULT_TITLE = 'napi-async-trace report'
-const DEFAULT_MAX_FRAMES = 20000
+const DEFAULT_MAX_FRAMES = 250000
 const MAX_FRAMES_LIMIT = 10000000
-// Long lists are cut in the page (the header says by how much).
-const MAX_PENDING_SHOWN = 2000
 const MAX_PROBLEMS_SHOWN = 200
 // Bumped when the shape of the embedded data changes.
-const DATA_VERSION = 1
+const DATA_VERSION = 2
 
 /**
  * Renders graph (an AsyncGraph) as one HTML document (a string) that needs
  * no network to view. Options:
  *   title      shown in the header and the window title
  *              (default 'napi-async-trace report')
- *   maxFrames  most frames embedded (default 20000). When the graph has
+ *   maxFrames  most frames embedded (default 250000). When the graph has
  *              more, the slowest frames are kept together with every frame
  *              on their async call stacks, and the page says how many were
- *              left out. Totals, site latencies and pending work always
- *              cover the whole graph.
+ *              left out. Totals, site latencies, the pool view and pending
+ *              work always cover the whole graph.
  *   generated  a free-form line shown under the title (a date, a command)
+ *   exclude    IDs to leave out of the pending work (e.g. the frame that is
+ *              rendering the report), an iterable of integers
+ *   omitted    what the graph itself leaves out, when whoever built it
+ *              sampled or aggregated a huge trace: { events, frames }
+ *              (counts, optional) and reason (a sentence); shown as a
+ *              warning in the header and embedded as data.omitted
  */
 function renderReport (graph, options = {}) {
   if (!(graph instanceof AsyncGraph)) throw invalidArgType('graph', 'an AsyncGraph', graph)
@@ -53,10 +62,34 @@ function renderReport (graph, options = {}) {
   const maxFrames = options.maxFrames === undefined
     ? DEFAULT_MAX_FRAMES
     : validateInteger(options.maxFrames, 'options.maxFrames', 1, MAX_FRAMES_LIMIT)
-  return page(reportData(graph, { title, generated, maxFrames }))
+  const exclude = new Set()
+  if (options.exclude !== undefined) {
+    const ex = options.exclude
+    if (ex === null || typeof ex !== 'object' || typeof ex[Symbol.iterator] !== 'function') {
+      throw invalidArgType('options.exclude', 'an iterable of IDs', ex)
+    }
+    let i = 0
+    for (const id of ex) exclude.add(validateInteger(id, `options.exclude[${i++}]`, 0, Number.MAX_SAFE_INTEGER))
+  }
+  let omitted = null
+  if (options.omitted !== undefined && options.omitted !== null) {
+    const o = validateObject(options.omitted, 'options.omitted')
+    for (const key of Object.keys(o)) {
+      if (key !== 'events' && key !== 'frames' && key !== 'reason') {
+        throw invalidArgValue(`options.omitted.${key}`, 'is not a field (known: events, frames, reason)', o[key])
+      }
+    }
+    omitted = {
+      events: o.events === undefined ? null : validateInteger(o.events, 'options.omitted.events', 0, Number.MAX_SAFE_INTEGER),
+      frames: o.frames === undefined ? null : validateInteger(o.frames, 'options.omitted.frames', 0, Number.MAX_SAFE_INTEGER),
+      reason: o.reason === undefined ? '' : validateString(o.reason, 'options.omitted.reason')
+    }
+  }
+  return page(reportData(graph, { title, generated, maxFrames, exclude, omitted }))
 }
 
 // ---- choosing frames -------------------------------------------------------
+
 
 // The frames to embed: all of them when they fit; otherwise the slowest
 // (unended frames count as running until the graph's last timestamp) plus
@@ -103,32 +136,39 @@ function selectFrames (graph, all, maxFrames) {
   return all.filter((f) => kept.has(f.id))
 }
 
+
 // ---- the embedded data -----------------------------------------------------
 
-// The page's data (one JSON object, documented in the README section of
-// the report):
+// The page's data, one JSON object (README, "An HTML report to open
+// anywhere", documents it). Record lists are columns with named fields
+// ({ id: [...], site: [...], ... }, one entry per record), which keeps a
+// quarter of a million frames compact and quick to read into typed arrays.
 //   version, title, generated, t0 (the graph's first timestamp, ns; every
-//   other time is relative to it, null when unknown)
+//   other time is relative to it; null when unknown), span
 //   totals: { frames, framesShown, framesOmitted, framesUntimed, sites,
-//             events, pending, pendingShown, aborted, lost, problems }
-//   sites:  site names; every `site` below is an index here
-//   lanes:  [{ env, thread }], one timeline lane each: the threads that
-//           ran frames or made their readies (ready marks)
-//   frames: [id, site, lane, begin, end, readyID], sorted by begin
-//   readies: { readyID: [site, thread, env, ts, linkID, readyBy] }
-//   links:   { linkID: [site, thread, env, ts, frame, stack] }, stack an
-//            index in `stacks` or -1
+//             siteNames, events, pending, aborted, lost, problems }
+//   omitted: null or { events, frames, reason } (renderReport's option)
+//   sites:   site names; every `site` below is an index here
+//   lanes:   [{ env, thread, pool }], one timeline lane each
+//   frames:  { id, site, lane, begin, end, ready, parent }, by begin time
+//            (parent: the index here of the frame that linked, or -1)
+//   readies: { id, site, thread, env, ts, link, by, lane } of the drawn
+//            frames, by lane (-1: no lane or no time, last) then time
+//   links:   { id, site, thread, env, ts, frame, stack } (stack: an index
+//            in `stacks` or -1)
+//   others:  { id, site, thread, env } of frames named by a ready or a
+//            pending group but not embedded
 //   stacks:  JS stack strings of links
-//   siteStats: [{ site, frames, queueWait, dispatchWait, run }], each
-//            wait { count, p50, p99, max } in ns
-//   pending: [{ kind, id, site, thread, env, ts, age, frame?, readyBy?,
-//            linkID?, linkFrame?, stack? }], oldest first
-//   problems: [messages]
-function reportData (graph, { title, generated, maxFrames }) {
+//   siteStats: AsyncGraph#sites() (each wait { count, p50, p99, max })
+//   pool:    lib/report/pool.js poolAnalysis() over the whole graph
+//   pendingGroups: lib/report/group.js groupPending() over the pending work
+//   problems: messages
+function reportData (graph, { title, generated, maxFrames, exclude = new Set(), omitted = null }) {
   const all = graph.frames()
   const kept = selectFrames(graph, all, maxFrames)
   const t0 = Number.isFinite(graph.firstTs) ? graph.firstTs : 0
   const rel = (ts) => Number.isFinite(ts) ? ts - t0 : null
+  const last = Number.isFinite(graph.lastTs) ? graph.lastTs - t0 : 0
 
   const sites = []
   const siteIndex = new Map()
@@ -155,19 +195,59 @@ function reportData (graph, { title, generated, maxFrames }) {
     return i
   }
 
-  // A lane per env and thread that ran a frame or made one of their
-  // readies (a native pool thread gets a lane of ready marks).
+  // Each frame's hop: its ready and link, where AsyncGraph#stack finds them.
+  const hop = (f) => {
+    const r = f.readyID === 0 ? null : graph.node(f.readyID)
+    if (r === null || r.kind !== 'ready') return { r: null, l: null }
+    const l = graph.node(r.linkID)
+    return { r, l: l !== null && l.kind === 'link' ? l : null }
+  }
+
+  // The pool view over every frame of the graph (not only the kept ones).
+  const items = []
+  const poolSites = new Set()
+  const poolThreads = new Set()
+  for (const f of all) {
+    const { r, l } = hop(f)
+    if (!isPoolFrame(f, r, l)) continue
+    poolSites.add(f.site)
+    poolThreads.add(`${f.env}:${f.thread}`)
+    // The completion: the frame this pool frame's work made ready on
+    // another thread (the JS thread's complete).
+    let loopReady = null
+    let loopBegin = null
+    for (const c of graph.children(f.id)) {
+      const cf = graph.frame(c)
+      if (cf === null || (cf.thread === f.thread && cf.env === f.env)) continue
+      const cr = graph.node(cf.readyID)
+      if (cr === null || cr.kind !== 'ready') continue
+      loopReady = rel(cr.ts)
+      loopBegin = rel(cf.begin)
+      break
+    }
+    items.push({ site: f.site === undefined ? null : f.site, env: f.env, thread: f.thread, link: rel(l.ts), begin: rel(f.begin), end: rel(f.end), loopReady, loopBegin })
+  }
+
+  const pendingAll = graph.pending().filter((p) => !exclude.has(p.id))
+  const queued = pendingAll.filter((p) => p.kind === 'link' && poolSites.has(p.site)).map((p) => ({ site: p.site, link: rel(p.ts) }))
+  const pool = poolAnalysis(items, queued, 0, last)
+
+  // A lane per env and thread that ran a kept frame or made one of their
+  // readies (a native thread gets a lane of ready marks); pool threads
+  // after the others.
   const laneKeys = new Map()
   const addLane = (env, thread) => {
     const key = `${env}:${thread}`
-    if (!laneKeys.has(key)) laneKeys.set(key, { env, thread })
+    if (!laneKeys.has(key)) laneKeys.set(key, { env, thread, pool: poolThreads.has(key) })
   }
+  const hops = new Map()
   for (const f of kept) {
     addLane(f.env, f.thread)
-    const r = f.readyID === 0 ? null : graph.node(f.readyID)
-    if (r !== null && r.kind === 'ready' && Number.isFinite(r.ts)) addLane(r.env, r.thread)
+    const h = hop(f)
+    hops.set(f.id, h)
+    if (h.r !== null && Number.isFinite(h.r.ts)) addLane(h.r.env, h.r.thread)
   }
-  const lanes = [...laneKeys.values()].sort((a, b) => a.env - b.env || a.thread - b.thread)
+  const lanes = [...laneKeys.values()].sort((a, b) => (a.pool - b.pool) || a.env - b.env || a.thread - b.thread)
   const laneOf = new Map(lanes.map((l, i) => [`${l.env}:${l.thread}`, i]))
 
   const ordered = kept.slice().sort((a, b) => {
@@ -175,45 +255,89 @@ function reportData (graph, { title, generated, maxFrames }) {
     const y = Number.isFinite(b.begin) ? b.begin : Infinity
     return x - y || a.id - b.id
   })
-  const frames = []
-  const readies = {}
-  const links = {}
+  const frames = { id: [], site: [], lane: [], begin: [], end: [], ready: [], parent: [] }
+  const keptIds = new Map() // id -> index in frames
+  const readyList = []
+  const links = { id: [], site: [], thread: [], env: [], ts: [], frame: [], stack: [] }
   let untimed = 0
   for (const f of ordered) {
+    keptIds.set(f.id, frames.id.length)
     if (!Number.isFinite(f.begin)) untimed++
-    frames.push([f.id, site(f.site), laneOf.get(`${f.env}:${f.thread}`), rel(f.begin), rel(f.end), f.readyID])
-    // This frame's hop of the stack: its ready and link, exactly where
-    // AsyncGraph#stack would find them.
-    if (f.readyID === 0) continue
-    const r = graph.node(f.readyID)
-    if (r === null || r.kind !== 'ready') continue
-    readies[r.id] = [site(r.site), r.thread, r.env, rel(r.ts), r.linkID, r.readyBy]
-    const l = graph.node(r.linkID)
-    if (l === null || l.kind !== 'link') continue
-    links[l.id] = [site(l.site), l.thread, l.env, rel(l.ts), l.frame, stack(l.stack)]
+    frames.id.push(f.id)
+    frames.site.push(site(f.site))
+    frames.lane.push(laneOf.get(`${f.env}:${f.thread}`))
+    frames.begin.push(rel(f.begin))
+    frames.end.push(rel(f.end))
+    frames.ready.push(f.readyID)
+    const { r, l } = hops.get(f.id)
+    if (r !== null) readyList.push(r)
+    if (l === null) continue
+    links.id.push(l.id)
+    links.site.push(site(l.site))
+    links.thread.push(l.thread)
+    links.env.push(l.env)
+    links.ts.push(rel(l.ts))
+    links.frame.push(l.frame)
+    links.stack.push(stack(l.stack))
+  }
+  // Each frame's parent (the frame that linked its work) as an index in
+  // `frames`, -1 for the root or a frame not embedded: the page's request
+  // picker needs it for every frame at load.
+  for (const f of ordered) {
+    const { l } = hops.get(f.id)
+    const p = l === null ? undefined : keptIds.get(l.frame)
+    frames.parent.push(p === undefined ? -1 : p)
+  }
+  // Readies by lane, then time: the page draws each lane's ready marks from
+  // one contiguous, sorted run.
+  const readyLane = (r) => {
+    const lane = laneOf.get(`${r.env}:${r.thread}`)
+    return lane === undefined || !Number.isFinite(r.ts) ? lanes.length : lane
+  }
+  for (const r of readyList) r.lane = readyLane(r)
+  readyList.sort((a, b) => a.lane - b.lane || a.ts - b.ts || a.id - b.id)
+  const readies = { id: [], site: [], thread: [], env: [], ts: [], link: [], by: [], lane: [] }
+  for (const r of readyList) {
+    readies.id.push(r.id)
+    readies.site.push(site(r.site))
+    readies.thread.push(r.thread)
+    readies.env.push(r.env)
+    readies.ts.push(rel(r.ts))
+    readies.link.push(r.linkID)
+    readies.by.push(r.readyBy)
+    readies.lane.push(r.lane === lanes.length ? -1 : r.lane)
   }
 
-  const summary = (s) => ({ count: s.count, p50: s.p50, p99: s.p99, max: s.max })
+  const pendingGroups = groupPending(pendingAll)
+
+  // Frames the page names (who made a ready, who requested pending work)
+  // without embedding them: their site and thread.
+  const others = { id: [], site: [], thread: [], env: [] }
+  const named = new Set()
+  const other = (id) => {
+    if (id === null || id === 0 || keptIds.has(id) || named.has(id)) return
+    named.add(id)
+    const f = graph.frame(id)
+    if (f === null) return
+    others.id.push(id)
+    others.site.push(site(f.site))
+    others.thread.push(f.thread)
+    others.env.push(f.env)
+  }
+  for (const by of readies.by) other(by)
+  for (const g of pendingGroups) {
+    other(g.frame)
+    g.site = g.site === undefined ? null : g.site
+  }
+
+  const summary = (s) => ({ count: s.count, p50: nul(s.p50), p99: nul(s.p99), max: nul(s.max) })
   const siteStats = graph.sites().map((s) => ({
-    site: s.site,
+    site: s.site === undefined ? null : s.site,
     frames: s.frames,
     queueWait: summary(s.queueWait),
     dispatchWait: summary(s.dispatchWait),
     run: summary(s.run)
   }))
-
-  const pendingAll = graph.pending()
-  const pending = pendingAll.slice(0, MAX_PENDING_SHOWN).map((p) => {
-    const o = { kind: p.kind, id: p.id, site: p.site, thread: p.thread, env: p.env, ts: rel(p.ts), age: p.age }
-    if (p.kind === 'link') o.frame = p.frame
-    if (p.kind === 'ready') {
-      o.linkID = p.linkID
-      o.readyBy = p.readyBy
-      if (p.linkFrame !== undefined) o.linkFrame = p.linkFrame
-    }
-    if (typeof p.stack === 'string') o.stack = p.stack
-    return o
-  })
 
   return {
     version: DATA_VERSION,
@@ -226,25 +350,30 @@ function reportData (graph, { title, generated, maxFrames }) {
       framesShown: kept.length,
       framesOmitted: all.length - kept.length,
       framesUntimed: untimed,
-      sites: graph.siteNames.length,
+      sites: siteStats.length,
+      siteNames: graph.siteNames.length,
       events: graph.events,
       pending: pendingAll.length,
-      pendingShown: pending.length,
       aborted: graph.aborted().length,
       lost: graph.lost,
       problems: graph.problemCount
     },
+    omitted,
     sites,
     lanes,
     frames,
     readies,
     links,
+    others,
     stacks,
     siteStats,
-    pending,
+    pool,
+    pendingGroups,
     problems: graph.problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => `event ${p.index}: ${p.message}`)
   }
 }
+
+function nul (v) { return Number.isFinite(v) ? v : null }
 
 // ---- the page ----------------------------------------------------------------
 
@@ -264,19 +393,69 @@ function scriptJson (value) {
 
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
-// The page's own code, as source text. Nothing in it may close a <script>.
-const CLIENT_SOURCE = `'use strict';\n${walkStack.toString()}\n(${client.toString()})();\n`
-if (/<\/script|<!--/i.test(CLIENT_SOURCE)) throw new Error('report.js: the page script must not contain </script or <!--')
+// The viewer's modules, in the page under their file names (require() in
+// the page resolves a path by its last component). Order does not matter:
+// a module runs when first required; 'main' starts the page.
+const VIEWER_DIR = path.join(__dirname, 'report')
+const VIEWER_MODULES = {
+  walk: path.join(__dirname, 'walk.js'),
+  model: path.join(VIEWER_DIR, 'model.js'),
+  layout: path.join(VIEWER_DIR, 'layout.js'),
+  pool: path.join(VIEWER_DIR, 'pool.js'),
+  dom: path.join(VIEWER_DIR, 'dom.js'),
+  timeline: path.join(VIEWER_DIR, 'timeline.js'),
+  poolview: path.join(VIEWER_DIR, 'poolview.js'),
+  panels: path.join(VIEWER_DIR, 'panels.js'),
+  main: path.join(VIEWER_DIR, 'main.js')
+}
+const STYLE_FILE = path.join(VIEWER_DIR, 'report.css')
+
+// Nothing inlined may close its element or open a comment the HTML parser
+// would see.
+function inlineSafe (text, file) {
+  if (/<\/(?:script|style)|<!--/i.test(text)) throw new Error(`${file}: must not contain </script, </style or <!-- (it is inlined into the report)`)
+  return text
+}
+
+let assets = null
+// The viewer's script and style, read once per process.
+function viewerAssets () {
+  if (assets !== null) return assets
+  const parts = ['(function () {', "'use strict'", 'const defs = {}', 'const done = {}',
+    'function require (name) {',
+    "  const key = name.slice(name.lastIndexOf('/') + 1).replace(/\\.js$/, '')",
+    '  if (done[key]) return done[key].exports',
+    '  const module = { exports: {} }',
+    '  done[key] = module',
+    '  defs[key](module, module.exports, require)',
+    '  return module.exports',
+    '}']
+  for (const [name, file] of Object.entries(VIEWER_MODULES)) {
+    parts.push(`defs[${JSON.stringify(name)}] = function (module, exports, require) {`, inlineSafe(fs.readFileSync(file, 'utf8'), file), '}')
+  }
+  parts.push("require('main')", '})()')
+  assets = { script: parts.join('\n'), style: inlineSafe(fs.readFileSync(STYLE_FILE, 'utf8'), STYLE_FILE) }
+  return assets
+}
 
 function page (data) {
+  const { script, style } = viewerAssets()
   const t = data.totals
-  const total = (label, value, id) =>
-    `<div class="total" id="total-${id}"><dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd></div>`
-  const omitted = t.framesOmitted > 0
+  const total = (label, value, id, title) =>
+    `<div class="total" id="total-${id}"${title ? ` title="${escapeHtml(title)}"` : ''}><dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd></div>`
+  const framesOmitted = t.framesOmitted > 0
     ? `<p class="note" id="frames-omitted">${t.framesOmitted} of ${t.frames} frames left out: ` +
       `this report shows ${t.framesShown}: the slowest frames and every frame on their async stacks ` +
-      '(site totals and pending work still count them all).</p>'
+      '(site totals, the pool view and pending work still count them all).</p>'
     : ''
+  const o = data.omitted
+  const graphOmitted = o === null
+    ? ''
+    : '<p class="note warn" id="graph-omitted">This trace was reduced before the report was made' +
+      (o.events !== null || o.frames !== null
+        ? ` (left out: ${[o.events !== null ? `${o.events} events` : '', o.frames !== null ? `${o.frames} frames` : ''].filter(Boolean).join(', ')})`
+        : '') +
+      `${o.reason ? `: ${escapeHtml(o.reason)}` : ''}. Every count below is of what was kept.</p>`
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -284,7 +463,8 @@ function page (data) {
 <meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(data.title)}</title>
-<style>${STYLE}</style>
+<style>
+${style}</style>
 </head>
 <body>
 <header>
@@ -292,15 +472,16 @@ function page (data) {
 ${data.generated ? `<p class="generated">${escapeHtml(data.generated)}</p>` : ''}
 <dl id="totals">
 ${total('frames', t.frames, 'frames')}
-${total('sites', t.sites, 'sites')}
-${total('pending', t.pending, 'pending')}
+${total('sites', t.sites, 'sites', `sites that ran frames (AsyncGraph#sites()); ${t.siteNames} site names seen in all`)}
+${total('pending', t.pending, 'pending', 'AsyncGraph#pending(): links never made ready, readies never run, frames never ended')}
 ${total('aborted', t.aborted, 'aborted')}
 ${total('lost records', t.lost, 'lost')}
 ${total('problems', t.problems, 'problems')}
 ${total('events', t.events, 'events')}
 ${total('span', data.span === null ? '?' : `${(data.span / 1e6).toFixed(3)} ms`, 'span')}
 </dl>
-${omitted}
+${graphOmitted}
+${framesOmitted}
 ${t.lost > 0 ? '<p class="note warn">The engine dropped records: some chains may end in "missing" and some items may look pending only because their later events were lost.</p>' : ''}
 </header>
 <main>
@@ -309,12 +490,26 @@ ${t.lost > 0 ? '<p class="note warn">The engine dropped records: some chains may
 <div class="toolbar">
 <button type="button" id="zoom-in" title="zoom in">+</button>
 <button type="button" id="zoom-out" title="zoom out">&minus;</button>
+<button type="button" id="pan-left" title="earlier">&larr;</button>
+<button type="button" id="pan-right" title="later">&rarr;</button>
 <button type="button" id="zoom-reset">whole trace</button>
-<span class="hint">Click a frame for its async call stack. Wheel zooms, drag pans.</span>
+<select id="request" aria-label="show one request"></select>
+<button type="button" id="request-clear" disabled>all requests</button>
 <span id="hover-info"></span>
 </div>
-<div id="timeline-wrap"><svg id="timeline" role="img" aria-label="frames by thread over time"></svg></div>
+<div id="timeline-wrap"><canvas id="timeline" role="img" aria-label="frames by thread over time"></canvas></div>
+<p class="hint">Click a frame for its async call stack. Wheel zooms, drag pans. Marks under a lane: readies made on that thread. Pick a request to see only its chain.</p>
+<ul id="legend" aria-label="colours by site"></ul>
 <p class="note" id="timeline-note"></p>
+</section>
+<section id="pool-section">
+<h2>Thread pool</h2>
+<p id="pool-verdict"></p>
+<div id="pool-detail">
+<canvas id="pool-chart" role="img" aria-label="pool utilisation and queue depth over the timeline's view"></canvas>
+<p class="hint">Per site, each item's time: <span class="key split-q"></span>queue wait (linked until a pool thread took it) <span class="key split-r"></span>pool run <span class="key split-l"></span>loop wait (its completion ready until the event loop ran it). Over every pool frame of the trace.</p>
+<table id="pool-table"></table>
+</div>
 </section>
 <section id="stack-section">
 <h2>Async call stack</h2>
@@ -330,8 +525,8 @@ ${t.lost > 0 ? '<p class="note warn">The engine dropped records: some chains may
 </section>
 <section id="pending-section">
 <h2>Pending</h2>
-<p class="hint">Links never made ready, readies never run, frames never ended; oldest first. Age: before the trace's last event.</p>
-<table id="pending-list"></table>
+<p class="hint" id="pending-note"></p>
+<table id="pending-groups"></table>
 </section>
 <section id="problems-section" hidden>
 <h2>Problems in the input</h2>
@@ -340,537 +535,11 @@ ${t.lost > 0 ? '<p class="note warn">The engine dropped records: some chains may
 </main>
 <script type="application/json" id="report-data">${scriptJson(data)}</script>
 <script>
-${CLIENT_SOURCE}</script>
+${script}
+</script>
 </body>
 </html>
 `
 }
 
-const STYLE = `
-:root { color-scheme: light; --ink: #222; --muted: #667; --line: #d8dce3; --bg: #fafbfc; --sel: #c0392b; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: #fff; }
-header { padding: 12px 20px; background: var(--bg); border-bottom: 1px solid var(--line); }
-h1 { font-size: 20px; margin: 0 0 4px; font-weight: 600; }
-h2 { font-size: 16px; margin: 0 0 8px; font-weight: 600; }
-.generated, .hint { color: var(--muted); margin: 0 0 6px; }
-.hint { font-size: 12px; }
-#totals { display: flex; flex-wrap: wrap; gap: 6px 22px; margin: 8px 0 0; }
-.total dt { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
-.total dd { margin: 0; font-size: 18px; font-variant-numeric: tabular-nums; }
-.note { font-size: 13px; color: #554; background: #fff8e1; border: 1px solid #f0e0a0; padding: 4px 8px; border-radius: 3px; }
-.note:empty { display: none; }
-.warn { background: #fdecea; border-color: #f3b8b0; }
-main { padding: 12px 20px 40px; }
-section { margin: 0 0 24px; }
-.toolbar { display: flex; align-items: center; gap: 6px; margin-bottom: 6px; flex-wrap: wrap; }
-.toolbar button { font: inherit; padding: 1px 9px; border: 1px solid var(--line); background: #fff; border-radius: 3px; cursor: pointer; }
-#hover-info { margin-left: auto; font-size: 12px; color: var(--muted); font-variant-numeric: tabular-nums; }
-#timeline-wrap { border: 1px solid var(--line); border-radius: 3px; overflow: hidden; background: #fff; }
-#timeline { display: block; width: 100%; user-select: none; cursor: default; }
-#timeline .lane-bg { fill: #f6f7f9; }
-#timeline .lane-bg.odd { fill: #fff; }
-#timeline .lane-label { font-size: 11px; fill: var(--muted); }
-#timeline .tick { stroke: #e6e8ec; }
-#timeline .tick-label { font-size: 10px; fill: var(--muted); }
-#timeline rect.frame { stroke-width: 1; cursor: pointer; }
-#timeline rect.ready-mark { pointer-events: none; }
-#timeline rect.frame.chain { stroke: var(--sel); stroke-width: 1.5; }
-#timeline rect.frame.selected { stroke: var(--sel); stroke-width: 2.5; }
-#stack-columns { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
-#stack-panel { flex: 1 1 480px; min-width: 320px; }
-#stack-panel ol { list-style: none; margin: 0; padding: 0; }
-.step { border-left: 3px solid var(--line); padding: 3px 8px; margin: 0 0 2px; }
-.step .what { font-weight: 600; }
-.step .meta { color: var(--muted); font-size: 12px; font-variant-numeric: tabular-nums; }
-.step-frame { border-left-color: #4a7fb5; background: #f3f7fb; cursor: pointer; }
-.step-frame.current { background: #fbeeee; border-left-color: var(--sel); }
-.step-ready { border-left-color: #6aa56a; margin-left: 18px; }
-.step-link { border-left-color: #c08a3e; margin-left: 18px; }
-.step-root { border-left-color: #333; background: #f2f2f2; }
-.step-missing { border-left-color: var(--sel); color: var(--sel); }
-pre { margin: 3px 0 0; font: 12px/1.35 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre-wrap; word-break: break-all; color: #444; }
-#stack-graph-wrap { flex: 0 0 auto; }
-#stack-graph text { font-size: 11px; }
-#stack-graph .edge { stroke: #99a; fill: none; }
-#stack-graph .edge-label { fill: var(--muted); font-size: 10px; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: right; vertical-align: top; }
-th { background: var(--bg); font-weight: 600; font-size: 12px; }
-td.text, th.text { text-align: left; }
-td.site { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
-tr.group th { text-align: center; }
-tr.group th.text { text-align: left; }
-.empty { color: var(--muted); }
-details summary { cursor: pointer; color: var(--muted); font-size: 12px; }
-`
-
-// ---- code that runs in the page ------------------------------------------------
-
-// The async call stack of frame `id` from the embedded data: the same steps
-// as AsyncGraph#stack (times relative to data.t0), walked through the
-// frames map (id -> frame tuple), data.readies and data.links. IDs must
-// decrease along the walk (the graph guarantees it); a hand-edited file
-// that breaks this ends in a missing step rather than a loop. Runs in the
-// page (inserted by its source text) and in the tests.
-function walkStack (data, frames, id) {
-  const steps = []
-  const siteName = (i) => i >= 0 && i < data.sites.length ? data.sites[i] : null
-  let bound = Infinity
-  for (;;) {
-    if (id === 0) { steps.push({ kind: 'root', id: 0 }); break }
-    const f = id < bound ? frames.get(id) : undefined
-    if (f === undefined) { steps.push({ kind: 'missing', id, expected: 'frame' }); break }
-    const lane = data.lanes[f[2]]
-    steps.push({
-      kind: 'frame',
-      id,
-      site: siteName(f[1]),
-      thread: lane.thread,
-      env: lane.env,
-      ts: f[3],
-      readyID: f[5],
-      begin: f[3],
-      end: f[4],
-      duration: f[3] !== null && f[4] !== null ? f[4] - f[3] : null
-    })
-    const readyID = f[5]
-    if (readyID === 0) { steps.push({ kind: 'root', id: 0 }); break }
-    const r = readyID < id && Object.prototype.hasOwnProperty.call(data.readies, readyID) ? data.readies[readyID] : undefined
-    if (r === undefined) { steps.push({ kind: 'missing', id: readyID, expected: 'ready' }); break }
-    steps.push({ kind: 'ready', id: readyID, site: siteName(r[0]), thread: r[1], env: r[2], ts: r[3], linkID: r[4], readyBy: r[5] })
-    const linkID = r[4]
-    const l = linkID < readyID && Object.prototype.hasOwnProperty.call(data.links, linkID) ? data.links[linkID] : undefined
-    if (l === undefined) { steps.push({ kind: 'missing', id: linkID, expected: 'link' }); break }
-    const link = { kind: 'link', id: linkID, site: siteName(l[0]), thread: l[1], env: l[2], ts: l[3], frame: l[4] }
-    if (l[5] >= 0 && l[5] < data.stacks.length) link.stack = data.stacks[l[5]]
-    steps.push(link)
-    bound = linkID
-    id = l[4]
-  }
-  return steps
-}
-
-// The page's script. It reads the JSON blob and builds everything with
-// createElement/createElementNS and textContent: no string of the data is
-// ever parsed as HTML.
-function client () {
-  const data = JSON.parse(document.getElementById('report-data').textContent)
-  const timeline = document.getElementById('timeline')
-  const SVG = timeline.namespaceURI
-  const frames = new Map()
-  for (const f of data.frames) frames.set(f[0], f)
-
-  function el (tag, attrs, text) {
-    const e = document.createElement(tag)
-    if (attrs) for (const k in attrs) e.setAttribute(k, attrs[k])
-    if (text !== undefined && text !== null) e.textContent = text
-    return e
-  }
-  function svg (tag, attrs, text) {
-    const e = document.createElementNS(SVG, tag)
-    if (attrs) for (const k in attrs) e.setAttribute(k, attrs[k])
-    if (text !== undefined && text !== null) e.textContent = text
-    return e
-  }
-  function ms (ns) {
-    if (ns === null || ns === undefined || !isFinite(ns)) return '–'
-    const v = ns / 1e6
-    return v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3)
-  }
-  function siteName (i) {
-    const s = data.sites[i]
-    return s === null || s === undefined ? '(no site)' : s
-  }
-  function hue (text) {
-    let h = 2166136261
-    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619)
-    return (h >>> 0) % 360
-  }
-
-  // ---- timeline --------------------------------------------------------------
-  const GUTTER = 120
-  const ROW = 16
-  const LANE_PAD = 4
-  const AXIS = 20
-  const MAX_ROWS = 8
-  const MIN_W = 2
-  let span = Math.max(1, data.span || 0)
-  for (const f of data.frames) span = Math.max(span, (f[4] !== null ? f[4] : f[3]) || 0)
-  let view0 = 0
-  let view1 = span
-  const rects = []
-  const rectOf = new Map()
-  let selected = 0
-  let chain = []
-
-  // Rows within a lane: a frame that starts inside another one on the same
-  // thread (a nested frame) goes one row down.
-  const laneFrames = data.lanes.map(() => [])
-  let untimed = 0
-  for (const f of data.frames) {
-    if (f[3] === null) { untimed++; continue }
-    laneFrames[f[2]].push(f)
-  }
-  const laneTop = []
-  const rowOf = new Map()
-  let y = AXIS
-  laneFrames.forEach((list, lane) => {
-    const open = []
-    let rows = 1
-    for (const f of list) {
-      while (open.length > 0 && open[open.length - 1] <= f[3]) open.pop()
-      const row = Math.min(open.length, MAX_ROWS - 1)
-      rowOf.set(f[0], row)
-      rows = Math.max(rows, row + 1)
-      open.push(f[4] === null ? Infinity : f[4])
-    }
-    laneTop.push({ y, rows })
-    y += rows * ROW + 2 * LANE_PAD
-  })
-  const height = Math.max(y, AXIS + ROW) + 1
-  timeline.setAttribute('height', height)
-
-  const ticksGroup = svg('g')
-  const lanesGroup = svg('g')
-  const framesGroup = svg('g')
-  const labelsGroup = svg('g')
-  timeline.append(lanesGroup, ticksGroup, framesGroup, labelsGroup)
-  laneTop.forEach((l, i) => {
-    const lane = data.lanes[i]
-    lanesGroup.append(svg('rect', { class: 'lane-bg' + (i % 2 ? ' odd' : ''), x: 0, y: l.y, width: '100%', height: l.rows * ROW + 2 * LANE_PAD }))
-    labelsGroup.append(svg('rect', { x: 0, y: l.y, width: GUTTER - 4, height: l.rows * ROW + 2 * LANE_PAD, fill: i % 2 ? '#fff' : '#f6f7f9' }))
-    labelsGroup.append(svg('text', { class: 'lane-label', x: 6, y: l.y + LANE_PAD + 12 }, `env ${lane.env} · thread ${lane.thread}`))
-  })
-  const frag = document.createDocumentFragment()
-  laneFrames.forEach((list, lane) => {
-    for (const f of list) {
-      const h = hue(siteName(f[1]))
-      const r = svg('rect', {
-        class: 'frame',
-        'data-frame-id': f[0],
-        y: laneTop[lane].y + LANE_PAD + rowOf.get(f[0]) * ROW + 1,
-        height: ROW - 2,
-        fill: `hsl(${h} 55% 78%)`,
-        stroke: `hsl(${h} 40% 50%)`
-      })
-      rects.push([r, f])
-      rectOf.set(f[0], r)
-      frag.append(r)
-    }
-  })
-  framesGroup.append(frag)
-  // Ready marks: where (which thread) and when each drawn frame's work was
-  // made ready, most often a native pool thread.
-  const laneIndex = new Map(data.lanes.map((l, i) => [`${l.env}:${l.thread}`, i]))
-  const marks = []
-  const markFrag = document.createDocumentFragment()
-  for (const id of Object.keys(data.readies)) {
-    const r = data.readies[id]
-    const lane = laneIndex.get(`${r[2]}:${r[1]}`)
-    if (lane === undefined || r[3] === null) continue
-    const h = hue(siteName(r[0]))
-    const m = svg('rect', {
-      class: 'ready-mark',
-      'data-ready-id': id,
-      y: laneTop[lane].y + LANE_PAD,
-      height: ROW - 2,
-      width: 2,
-      fill: `hsl(${h} 60% 40%)`
-    })
-    marks.push([m, r[3]])
-    markFrag.append(m)
-  }
-  framesGroup.append(markFrag)
-  document.getElementById('timeline-note').textContent = untimed > 0
-    ? `${untimed} frame(s) have no timestamps and are not drawn; they are still in the stacks.`
-    : data.frames.length === 0 ? 'No frames in this trace.' : ''
-
-  function width () {
-    return Math.max(200, timeline.clientWidth || 1000)
-  }
-  function layout () {
-    const w = width() - GUTTER - 8
-    const scale = w / (view1 - view0)
-    for (const [r, f] of rects) {
-      const b = f[3]
-      const e = f[4] === null ? span : f[4]
-      let x = GUTTER + (b - view0) * scale
-      let rw = Math.max(MIN_W, (e - b) * scale)
-      if (x + rw < GUTTER || x > GUTTER + w + 10) {
-        r.setAttribute('display', 'none')
-        continue
-      }
-      if (x < GUTTER) { rw -= GUTTER - x; x = GUTTER }
-      r.removeAttribute('display')
-      r.setAttribute('x', x.toFixed(1))
-      r.setAttribute('width', Math.max(MIN_W, rw).toFixed(1))
-    }
-    for (const [m, t] of marks) {
-      const x = GUTTER + (t - view0) * scale
-      if (x < GUTTER || x > GUTTER + w + 10) m.setAttribute('display', 'none')
-      else {
-        m.removeAttribute('display')
-        m.setAttribute('x', (x - 1).toFixed(1))
-      }
-    }
-    ticksGroup.textContent = ''
-    const range = view1 - view0
-    let step = Math.pow(10, Math.floor(Math.log10(range / 8)))
-    if (range / step > 16) step *= 5
-    else if (range / step > 8) step *= 2
-    for (let t = Math.ceil(view0 / step) * step; t <= view1; t += step) {
-      const x = GUTTER + (t - view0) * scale
-      ticksGroup.append(svg('line', { class: 'tick', x1: x, x2: x, y1: AXIS - 4, y2: height }))
-      ticksGroup.append(svg('text', { class: 'tick-label', x: x + 2, y: AXIS - 7 }, `${ms(t)} ms`))
-    }
-  }
-  let pendingLayout = false
-  function relayout () {
-    if (pendingLayout) return
-    pendingLayout = true
-    requestAnimationFrame(() => { pendingLayout = false; layout() })
-  }
-  function zoom (factor, atX) {
-    const w = width() - GUTTER - 8
-    const frac = atX === undefined ? 0.5 : Math.min(1, Math.max(0, (atX - GUTTER) / w))
-    const at = view0 + frac * (view1 - view0)
-    const range = Math.min(span, Math.max(1000, (view1 - view0) * factor))
-    view0 = Math.max(0, Math.min(span - range, at - frac * range))
-    view1 = view0 + range
-    relayout()
-  }
-  document.getElementById('zoom-in').addEventListener('click', () => zoom(0.5))
-  document.getElementById('zoom-out').addEventListener('click', () => zoom(2))
-  document.getElementById('zoom-reset').addEventListener('click', () => { view0 = 0; view1 = span; relayout() })
-  timeline.addEventListener('wheel', (e) => {
-    e.preventDefault()
-    const box = timeline.getBoundingClientRect()
-    zoom(e.deltaY > 0 ? 1.25 : 0.8, e.clientX - box.left)
-  }, { passive: false })
-  let drag = null
-  timeline.addEventListener('mousedown', (e) => { drag = { x: e.clientX, v0: view0, v1: view1, moved: false } })
-  window.addEventListener('mouseup', () => { setTimeout(() => { drag = null }, 0) })
-  window.addEventListener('mousemove', (e) => {
-    if (drag === null || (e.buttons & 1) === 0) return
-    const dx = e.clientX - drag.x
-    if (Math.abs(dx) > 3) drag.moved = true
-    if (!drag.moved) return
-    const range = drag.v1 - drag.v0
-    const shift = -dx / (width() - GUTTER - 8) * range
-    view0 = Math.max(0, Math.min(span - range, drag.v0 + shift))
-    view1 = view0 + range
-    relayout()
-  })
-  const hover = document.getElementById('hover-info')
-  timeline.addEventListener('mousemove', (e) => {
-    const id = e.target.getAttribute && e.target.getAttribute('data-frame-id')
-    if (!id) { hover.textContent = ''; return }
-    const f = frames.get(Number(id))
-    hover.textContent = `frame ${f[0]} · ${siteName(f[1])} · at ${ms(f[3])} ms · ran ${f[4] === null ? 'not ended' : ms(f[4] - f[3]) + ' ms'}`
-  })
-  timeline.addEventListener('click', (e) => {
-    if (drag !== null && drag.moved) return
-    const id = e.target.getAttribute && e.target.getAttribute('data-frame-id')
-    if (id) select(Number(id))
-  })
-  window.addEventListener('resize', relayout)
-  layout()
-
-  // ---- the stack panel and its drawing -------------------------------------
-  const panel = document.getElementById('stack-panel')
-  const graphSvg = document.getElementById('stack-graph')
-
-  function describe (s, prev) {
-    const where = s.thread === undefined ? '' : `thread ${s.thread} · env ${s.env}`
-    switch (s.kind) {
-      case 'frame':
-        return [`frame ${s.id}`, `${where} · began ${ms(s.begin)} ms · ${s.end === null ? 'not ended' : `ran ${ms(s.duration)} ms`}`]
-      case 'ready':
-        return [`ready ${s.id}`, `${where} · made ready by ${s.readyBy === 0 ? 'a native thread or the loop (frame 0)' : `frame ${s.readyBy}`} at ${ms(s.ts)} ms · ` +
-          `dispatch wait ${prev && prev.ts !== null && s.ts !== null ? ms(prev.ts - s.ts) : '–'} ms`]
-      case 'link':
-        return [`link ${s.id}`, `${where} · linked in frame ${s.frame} at ${ms(s.ts)} ms · ` +
-          `queue wait ${prev && prev.ts !== null && s.ts !== null ? ms(prev.ts - s.ts) : '–'} ms`]
-      case 'root':
-        return ['root (frame 0)', 'program start, the event loop or a native thread']
-      default:
-        return [`${s.expected} ${s.id} is not in the trace`, 'the chain leaves the recorded graph here (not drained, dropped or another process)']
-    }
-  }
-
-  function select (id) {
-    if (!frames.has(id)) return
-    for (const r of chain) r.classList.remove('chain', 'selected')
-    chain = []
-    selected = id
-    const steps = walkStack(data, frames, id)
-    const list = el('ol', { id: 'stack-list' })
-    let prev = null
-    for (const s of steps) {
-      const siteLabel = s.kind === 'root' ? 'root' : s.kind === 'missing' ? '' : (s.site === null ? '' : s.site)
-      const li = el('li', { class: `step step-${s.kind}`, 'data-kind': s.kind, 'data-site': siteLabel, 'data-id': s.id })
-      const [what, meta] = describe(s, prev)
-      const head = el('div', { class: 'what' })
-      head.append(document.createTextNode(what))
-      if (s.kind === 'frame' || s.kind === 'ready' || s.kind === 'link') {
-        head.append(document.createTextNode(' '), el('code', null, s.site === null ? '(no site)' : s.site))
-      }
-      li.append(head, el('div', { class: 'meta' }, meta))
-      if (s.kind === 'link' && s.stack) li.append(el('pre', null, s.stack))
-      if (s.kind === 'frame') {
-        if (s.id === id) li.classList.add('current')
-        li.title = 'select this frame'
-        li.addEventListener('click', () => select(s.id))
-        const r = rectOf.get(s.id)
-        if (r) { r.classList.add(s.id === id ? 'selected' : 'chain'); chain.push(r) }
-      }
-      list.append(li)
-      if (s.ts !== undefined && s.ts !== null) prev = s
-    }
-    panel.textContent = ''
-    panel.append(el('p', { class: 'hint' }, `frame ${id} back to the root: each frame, the ready that dispatched it and the link that asked for it, in the frame below.`), list)
-    drawChain(steps)
-    try {
-      if (location.hash !== `#frame=${id}`) history.replaceState(null, '', `#frame=${id}`)
-    } catch (err) {} // some file: URLs refuse it; the selection still works
-  }
-
-  // The chain as a graph, root at the top: frame -> link -> ready -> frame.
-  const DRAW_MAX = 120
-  function drawChain (steps) {
-    graphSvg.textContent = ''
-    const shown = steps.slice(0, DRAW_MAX).reverse()
-    const W = 300
-    const GAP = 34
-    const defs = svg('defs')
-    const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' })
-    marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#99a' }))
-    defs.append(marker)
-    graphSvg.append(defs)
-    let top = 10
-    if (steps.length > DRAW_MAX) {
-      graphSvg.append(svg('text', { x: 10, y: top + 10 }, `… ${steps.length - DRAW_MAX} older steps not drawn`))
-      top += 24
-    }
-    const cx = 90
-    let prevY = null
-    let prevStep = null
-    shown.forEach((s, i) => {
-      const y = top + i * GAP
-      if (prevY !== null) {
-        graphSvg.append(svg('line', { class: 'edge', x1: cx, y1: prevY + 10, x2: cx, y2: y - 10, 'marker-end': 'url(#arrow)' }))
-        if (prevStep.ts !== undefined && prevStep.ts !== null && s.ts !== undefined && s.ts !== null) {
-          graphSvg.append(svg('text', { class: 'edge-label', x: cx + 6, y: (prevY + y) / 2 + 3 }, `+${ms(s.ts - prevStep.ts)} ms`))
-        }
-      }
-      let shape
-      if (s.kind === 'frame' || s.kind === 'root') {
-        const h = s.kind === 'root' ? 0 : hue(s.site === null ? '(no site)' : s.site)
-        shape = svg('rect', {
-          x: cx - 70, y: y - 10, width: 140, height: 20, rx: 4,
-          fill: s.kind === 'root' ? '#eee' : `hsl(${h} 55% 85%)`,
-          stroke: s.id === selected && s.kind === 'frame' ? '#c0392b' : (s.kind === 'root' ? '#555' : `hsl(${h} 40% 50%)`),
-          'stroke-width': s.id === selected && s.kind === 'frame' ? 2 : 1
-        })
-      } else if (s.kind === 'missing') {
-        shape = svg('rect', { x: cx - 70, y: y - 10, width: 140, height: 20, rx: 4, fill: '#fff', stroke: '#c0392b', 'stroke-dasharray': '3 2' })
-      } else {
-        shape = svg('circle', { cx, cy: y, r: 7, fill: s.kind === 'link' ? '#f3dfbf' : '#d3ead3', stroke: s.kind === 'link' ? '#c08a3e' : '#6aa56a' })
-      }
-      graphSvg.append(shape)
-      const label = s.kind === 'root' ? 'root'
-        : s.kind === 'missing' ? `${s.expected} ${s.id} missing`
-          : s.kind === 'frame' ? (s.site === null ? `frame ${s.id}` : s.site) : `${s.kind} ${s.id}`
-      const short = label.length > 22 ? label.slice(0, 21) + '…' : label
-      const t = svg('text', { x: s.kind === 'frame' || s.kind === 'root' || s.kind === 'missing' ? cx : cx + 12, y: y + 4, 'text-anchor': s.kind === 'frame' || s.kind === 'root' || s.kind === 'missing' ? 'middle' : 'start' }, short)
-      t.append(svg('title', null, s.kind === 'frame' ? `frame ${s.id} ${label} (thread ${s.thread}, env ${s.env})` : label))
-      graphSvg.append(t)
-      prevY = y
-      prevStep = s
-    })
-    graphSvg.setAttribute('width', W)
-    graphSvg.setAttribute('height', top + shown.length * GAP)
-  }
-
-  // ---- sites -----------------------------------------------------------------
-  const siteTable = document.getElementById('site-table')
-  const thead = el('thead')
-  const group = el('tr', { class: 'group' })
-  group.append(el('th', { class: 'text', rowspan: 2 }, 'site'), el('th', { rowspan: 2 }, 'frames'),
-    el('th', { colspan: 3 }, 'queue wait'), el('th', { colspan: 3 }, 'dispatch wait'), el('th', { colspan: 3 }, 'run'))
-  const sub = el('tr')
-  for (let i = 0; i < 3; i++) sub.append(el('th', null, 'p50'), el('th', null, 'p99'), el('th', null, 'max'))
-  thead.append(group, sub)
-  const tbody = el('tbody')
-  for (const s of data.siteStats) {
-    const tr = el('tr', { 'data-site': s.site === null ? '' : s.site })
-    tr.append(el('td', { class: 'text site' }, s.site === null ? '(no site)' : s.site), el('td', null, String(s.frames)))
-    for (const k of ['queueWait', 'dispatchWait', 'run']) {
-      tr.append(el('td', null, ms(s[k].p50)), el('td', null, ms(s[k].p99)), el('td', null, ms(s[k].max)))
-    }
-    tbody.append(tr)
-  }
-  if (data.siteStats.length === 0) {
-    const tr = el('tr')
-    tr.append(el('td', { class: 'text empty', colspan: 11 }, 'No frames.'))
-    tbody.append(tr)
-  }
-  siteTable.append(thead, tbody)
-
-  // ---- pending ---------------------------------------------------------------
-  const pendingTable = document.getElementById('pending-list')
-  const ph = el('tr')
-  for (const h of ['kind', 'site', 'id', 'age (ms)', 'thread', 'env', 'where', 'stack']) {
-    ph.append(el('th', { class: h === 'kind' || h === 'site' || h === 'where' || h === 'stack' ? 'text' : '' }, h))
-  }
-  const phead = el('thead')
-  phead.append(ph)
-  const pbody = el('tbody')
-  for (const p of data.pending) {
-    const tr = el('tr', { 'data-kind': p.kind, 'data-site': p.site === null ? '' : p.site, 'data-id': p.id })
-    const where = p.kind === 'link' ? `linked in frame ${p.frame}, never made ready`
-      : p.kind === 'ready' ? `link ${p.linkID}${p.linkFrame !== undefined ? ` (from frame ${p.linkFrame})` : ''} made ready by frame ${p.readyBy}, never run`
-        : 'frame never ended'
-    const stackCell = el('td', { class: 'text' })
-    if (p.stack) {
-      const d = el('details')
-      d.append(el('summary', null, p.stack.split('\n')[0]), el('pre', null, p.stack))
-      stackCell.append(d)
-    }
-    const idCell = el('td', null, String(p.id))
-    if (p.kind === 'frame' && frames.has(p.id)) {
-      idCell.style.cursor = 'pointer'
-      idCell.title = 'show its stack'
-      idCell.addEventListener('click', () => select(p.id))
-    }
-    tr.append(el('td', { class: 'text' }, p.kind), el('td', { class: 'text site' }, p.site === null ? '(no site)' : p.site),
-      idCell, el('td', null, ms(p.age)), el('td', null, String(p.thread)), el('td', null, String(p.env)),
-      el('td', { class: 'text' }, where), stackCell)
-    pbody.append(tr)
-  }
-  if (data.pending.length === 0) {
-    const tr = el('tr')
-    tr.append(el('td', { class: 'text empty', colspan: 8 }, 'Nothing pending.'))
-    pbody.append(tr)
-  }
-  pendingTable.append(phead, pbody)
-  if (data.totals.pending > data.pending.length) {
-    pendingTable.after(el('p', { class: 'note' }, `Showing the oldest ${data.pending.length} of ${data.totals.pending} pending items.`))
-  }
-
-  // ---- problems ------------------------------------------------------------------
-  if (data.problems.length > 0) {
-    const sec = document.getElementById('problems-section')
-    sec.hidden = false
-    const ul = document.getElementById('problem-list')
-    for (const m of data.problems) ul.append(el('li', null, m))
-    if (data.totals.problems > data.problems.length) ul.after(el('p', { class: 'note' }, `Showing ${data.problems.length} of ${data.totals.problems}.`))
-  }
-
-  const m = /^#frame=(\d+)$/.exec(location.hash)
-  if (m && frames.has(Number(m[1]))) select(Number(m[1]))
-  document.body.setAttribute('data-ready', 'true')
-}
-
-module.exports = { renderReport, walkStack, reportData }
+module.exports = { renderReport, reportData }

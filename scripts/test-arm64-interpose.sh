@@ -55,8 +55,14 @@ set -x
   -o "$OUT/libnat_ipc_table.so" "$SRC/consumer.c" "${LINK[@]}"
 "$CC" "${FLAGS[@]}" "${SO[@]}" -o "$OUT/libnat_ipn.so" "$SRC/none.c"
 "$CC" "${FLAGS[@]}" -I"$ROOT/include" -I"$ROOT/src/interpose" \
-  -o "$OUT/ip_standalone" "$SRC/standalone.c" "$ROOT/src/interpose/interpose.c" \
-  -ldl -pthread
+  -rdynamic -o "$OUT/ip_standalone" "$SRC/standalone.c" \
+  "$ROOT/src/interpose/interpose.c" -ldl -pthread
+# The same with /proc/self/maps unreadable: protections guessed from the
+# ELF headers, every store between two mprotects.
+"$CC" "${FLAGS[@]}" -I"$ROOT/include" -I"$ROOT/src/interpose" \
+  -DNAT_IP_MAPS='"/nonexistent/maps"' -DNAT_IP_TEST_NO_MAPS \
+  -rdynamic -o "$OUT/ip_standalone_nomaps" "$SRC/standalone.c" \
+  "$ROOT/src/interpose/interpose.c" -ldl -pthread
 { set +x; } 2>/dev/null
 
 # What the relocations of the consumers are, for the log.
@@ -69,3 +75,19 @@ if command -v readelf >/dev/null; then
 fi
 
 "${RUN[@]}" "$OUT/ip_standalone" "$OUT"
+"${RUN[@]}" "$OUT/ip_standalone_nomaps" "$OUT"
+
+# Real prebuilt addons, when named: NAT_IP_ADDONS="a.node b.node" (for this
+# architecture). Each is loaded (lazily: nothing of Node-API is called),
+# its async-work and threadsafe-function imports rebound and restored.
+# Lazily bound ones only (bcrypt, classic-level, @parcel/watcher): a
+# BIND_NOW addon (napi-rs) needs every napi function at load, that is node;
+# test/core/interpose/preload.c checks those inside the real node.
+NAMES=napi_create_async_work,napi_queue_async_work,napi_cancel_async_work
+NAMES+=,napi_delete_async_work,napi_create_threadsafe_function
+NAMES+=,napi_call_threadsafe_function,napi_acquire_threadsafe_function
+NAMES+=,napi_release_threadsafe_function,napi_ref_threadsafe_function
+NAMES+=,napi_unref_threadsafe_function
+for addon in ${NAT_IP_ADDONS:-}; do
+  "${RUN[@]}" "$OUT/ip_standalone" --object "$addon" "$NAMES"
+done

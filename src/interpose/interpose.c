@@ -65,6 +65,12 @@ static int check_syms(const nat_ip_sym_t* syms, size_t n) {
 #define IP_R_GLOB_DAT R_AARCH64_GLOB_DAT
 #endif
 
+/* Where the protections of our pages are read. The standalone test builds
+ * a variant with a path that does not exist, for the fallback. */
+#ifndef NAT_IP_MAPS
+#define NAT_IP_MAPS "/proc/self/maps"
+#endif
+
 /* Both supported targets are 64-bit ELF. */
 typedef Elf64_Dyn ip_dyn_t;
 typedef Elf64_Sym ip_sym_t;
@@ -167,11 +173,17 @@ static int obj_has(const ip_obj_t* o, uintptr_t addr, size_t len) {
   return 0;
 }
 
-/* The protection the ELF file asked for the segment holding addr, as the
- * dynamic linker leaves it: read-only inside PT_GNU_RELRO. Used only when
- * /proc/self/maps cannot be read. */
-static int obj_prot(const ip_obj_t* o, uintptr_t addr) {
-  if (addr >= o->relro && addr < o->relro_end) return PROT_READ;
+/*
+ * The protection the ELF file asked for the page at `page`, as the dynamic
+ * linker leaves it: read-only inside PT_GNU_RELRO, whose ends glibc and
+ * musl both round down to a page (the page holding the end stays
+ * writable). Only a guess, used when /proc/self/maps cannot be read.
+ */
+static int obj_prot(const ip_obj_t* o, uintptr_t page, uintptr_t pagesize) {
+  uintptr_t ro = o->relro & ~(pagesize - 1);
+  uintptr_t ro_end = o->relro_end & ~(pagesize - 1);
+  if (page >= ro && page < ro_end) return PROT_READ;
+  uintptr_t addr = page;
   for (size_t i = 0; i < o->phnum; i++) {
     const ip_phdr_t* p = &o->phdr[i];
     if (p->p_type != PT_LOAD) continue;
@@ -203,7 +215,7 @@ static uintptr_t obj_ptr(const ip_obj_t* o, uintptr_t v, size_t len) {
  * stdio buffering state is shared with the host. */
 static void read_maps(ip_walk_t* w) {
   w->maps_state = -1;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  int fd = open(NAT_IP_MAPS, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   size_t cap = 1 << 16, len = 0;
   char* buf = malloc(cap);
@@ -256,16 +268,18 @@ static void read_maps(ip_walk_t* w) {
   w->maps_state = 1;
 }
 
-/* The current protection of the page at addr: from /proc/self/maps, or
- * from the ELF program headers when that cannot be read. */
-static int page_prot(ip_walk_t* w, const ip_obj_t* o, uintptr_t page) {
+/* The current protection of the page at addr from /proc/self/maps, in
+ * *prot; 0 when that cannot be read (or does not list the page). */
+static int page_prot(ip_walk_t* w, uintptr_t page, int* prot) {
   if (w->maps_state == 0) read_maps(w);
   if (w->maps_state == 1) {
     for (size_t i = 0; i < w->nmaps; i++)
-      if (page >= w->maps[i].start && page < w->maps[i].end)
-        return w->maps[i].prot;
+      if (page >= w->maps[i].start && page < w->maps[i].end) {
+        *prot = w->maps[i].prot;
+        return 1;
+      }
   }
-  return obj_prot(o, page);
+  return 0;
 }
 
 /*
@@ -273,11 +287,18 @@ static int page_prot(ip_walk_t* w, const ip_obj_t* o, uintptr_t page) {
  * writable around it when it is not. Returns 0 or the errno of mprotect
  * (the slot is then unchanged). The page keeps PROT_READ throughout, so a
  * thread calling through another slot of it never faults.
+ *
+ * When the page's protection cannot be read, it is guessed from the ELF
+ * headers and the page is made writable around the store even where the
+ * guess says it is already: a wrong guess then leaves a page writable that
+ * was read-only (weaker RELRO), never a store into a read-only page.
  */
 static int store_slot(ip_walk_t* w, const ip_obj_t* o, void** slot, void* v) {
   uintptr_t page = (uintptr_t)slot & ~(w->page - 1);
-  int prot = page_prot(w, o, page);
-  if (prot & PROT_WRITE) {
+  int prot;
+  int known = page_prot(w, page, &prot);
+  if (!known) prot = obj_prot(o, page, w->page);
+  if (known && (prot & PROT_WRITE)) {
     __atomic_store_n(slot, v, __ATOMIC_RELEASE);
     return 0;
   }

@@ -236,7 +236,8 @@ int nat__ip_rebind_loaded(const nat_ip_sym_t* syms, size_t n, const void* self,
  * check it) or, when dl_handle is NULL, the
  * one loaded from `path` (found with dlopen(path, RTLD_NOLOAD)). One report
  * (NAT_IP_NOT_FOUND when there is no such loaded object: then
- * NAT_EINVAL is returned). Any thread (see above).
+ * NAT_EINVAL is returned). Only that object: libraries its dlopen pulled
+ * in as dependencies are left to a full rebind. Any thread (see above).
  */
 int nat__ip_rebind_object(const char* path, void* dl_handle,
                           const nat_ip_sym_t* syms, size_t n, const void* self,

@@ -28,7 +28,7 @@ test('npm pack, then npm install <tgz> offline in an empty project', { timeout: 
     const files = info.files.map((f) => f.path)
     for (const f of ['LICENSE', 'package.json', 'README.md', 'binding.gyp', 'include/napi_async_trace.h', 'include/napi_async_trace_defs.h',
       'lib/index.js', 'lib/index.mjs', 'lib/index.d.ts', 'lib/index.d.mts', 'lib/register.js', 'lib/report.d.ts',
-      'lib/errno.js', 'src/core/ring.c', 'src/napi/binding.c',
+      'lib/errno.js', 'lib/walk.js', 'lib/report/main.js', 'lib/report/report.css', 'src/core/ring.c', 'src/napi/binding.c',
       'scripts/build.js', `prebuilds/${process.platform}-${process.arch}/napi-async-trace.node`]) {
       assert.ok(files.includes(f), `the tarball lacks ${f}`)
     }

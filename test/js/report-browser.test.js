@@ -1,31 +1,102 @@
 'use strict'
 // The HTML report in a real browser (Debian's chromium through
-// playwright-core): it loads from a file: URL with every other request
-// blocked, and clicking the last hop of a 5-hop native chain shows that
-// hop's async call stack, hop by hop, down to the root.
+// playwright-core), loaded from a file: URL with every other request
+// blocked. The tests drive the viewer as a person would: zoom (wheel and
+// buttons), pan (drag), click a frame on the canvas (hit-testing) and read
+// its async stack hop by hop, click a pending group, pick one request.
+// They also load the demo's report and a 250k-frame synthetic trace and
+// write screenshots to test/out/ (git-ignored) for a person to look at.
+// Nothing here is timed: bench/report-browser.js measures.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { spawnSync } = require('node:child_process')
 const { pathToFileURL } = require('node:url')
 const { root, loadConsumer, nativeChain } = require('./helpers')
+const { syntheticPoolTrace, requestsFor } = require('./report-synth')
 
 const CHROMIUM = '/usr/bin/chromium'
 const SKIP = fs.existsSync(CHROMIUM) ? false : 'chromium not installed: apt-get install chromium'
-const SCREENSHOT = path.join(root, 'test', 'out', 'report.png')
+const OUT = path.join(root, 'test', 'out')
 const EVIL_SITE = 'x:</script><img src=x onerror=alert(1)>'
 
 const nat = require(root)
 
+// One browser for the file; each test opens a page with every request
+// outside file: blocked and every script error collected.
+let browser = null
+test.before(async () => {
+  if (SKIP) return
+  const { chromium } = require('playwright-core')
+  // The browser is not what is under test: it must not inherit a sanitizer
+  // runtime preloaded into this Node (npm run test:sanitizers:js).
+  const env = { ...process.env }
+  for (const k of ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) delete env[k]
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    env,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync']
+  })
+  fs.mkdirSync(OUT, { recursive: true })
+})
+test.after(async () => { if (browser) await browser.close() })
 
+async function open (file) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const external = []
+  await context.route('**/*', (route) => {
+    const url = route.request().url()
+    if (url.startsWith('file:')) return route.continue()
+    external.push(url)
+    return route.abort()
+  })
+  const page = await context.newPage()
+  const errors = []
+  const dialogs = []
+  page.on('pageerror', (err) => errors.push(String(err)))
+  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()) })
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss() })
+  await page.goto(pathToFileURL(file).href)
+  await page.locator('body[data-ready="true"]').waitFor({ timeout: 120_000 })
+  return {
+    page,
+    async close () {
+      assert.deepEqual(external, [], 'no request left the file: URL')
+      assert.deepEqual(errors, [], 'no script errors')
+      assert.deepEqual(dialogs, [])
+      await context.close()
+    }
+  }
+}
 
-test('the report in chromium: offline, click a frame, read its async stack', { skip: SKIP, timeout: 180_000 }, async () => {
+const view = (page) => page.evaluate(() => window.natReport.view())
+const afterDraw = (page) => page.evaluate(() => window.natReport.afterDraw())
+
+// Clicks frame `id` on the canvas at the middle of its box.
+async function clickFrame (page, id) {
+  await page.locator('#timeline').scrollIntoViewIfNeeded()
+  const box = await page.evaluate((id) => window.natReport.frameBox(id), id)
+  assert.ok(box, `frame ${id} is on screen`)
+  await page.mouse.click(box.x + Math.min(box.w / 2, 3), box.y + box.h / 2)
+  await page.locator(`body[data-selected="${id}"]`).waitFor()
+}
+
+function writeReport (dir, g, options) {
+  const file = path.join(dir, 'report.html')
+  fs.writeFileSync(file, nat.renderReport(g, options))
+  return file
+}
+
+test('a native chain: zoom, pan, click a frame and read every hop, pending groups, one request', { skip: SKIP, timeout: 180_000 }, async () => {
   const c = loadConsumer()
   nat.enable({ stacks: true })
   nat.drain()
   const leakSite = nat.marks.site('leak:q')
-  const leaked = nat.marks.link(leakSite) // never made ready: pending
+  const leaks = []
+  for (let i = 0; i < 3; i++) leaks.push(nat.marks.link(leakSite)) // never made ready; one stack
   const evil = nat.marks.begin(nat.marks.site(EVIL_SITE), 0)
   nat.marks.end(evil)
   const { last } = await nativeChain(c, 5, 'hop')
@@ -35,81 +106,185 @@ test('the report in chromium: offline, click a frame, read its async stack', { s
   assert.deepEqual(expected, ['hop:5', 'hop:4', 'hop:3', 'hop:2', 'hop:1', 'hop:start', 'root'])
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-report-'))
-  const file = path.join(dir, 'report.html')
-  fs.writeFileSync(file, nat.renderReport(g, { title: 'browser test', generated: new Date().toISOString() }))
-
-  const { chromium } = require('playwright-core')
-  // The browser is not what is under test: it must not inherit a sanitizer
-  // runtime preloaded into this Node (npm run test:sanitizers:js).
-  const env = { ...process.env }
-  for (const k of ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) delete env[k]
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    env,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync']
-  })
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    const external = []
-    await context.route('**/*', (route) => {
-      const url = route.request().url()
-      if (url.startsWith('file:')) return route.continue()
-      external.push(url)
-      return route.abort()
-    })
-    const page = await context.newPage()
-    const errors = []
-    const dialogs = []
-    page.on('request', (req) => { if (!req.url().startsWith('file:') && !external.includes(req.url())) external.push(req.url()) })
-    page.on('pageerror', (err) => errors.push(String(err)))
-    page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()) })
-    page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss() })
-
-    await page.goto(pathToFileURL(file).href)
-    await page.locator('body[data-ready="true"]').waitFor()
-
-    // Every embedded frame has its rect; click the last hop's.
-    assert.equal(await page.locator('#timeline rect[data-frame-id]').count(), g.frames().length)
-    // Each hop was made ready on a pool thread of its own: those threads
-    // have lanes, with one ready mark per hop.
+    const { page, close } = await open(writeReport(dir, g, { title: 'browser test', generated: new Date().toISOString() }))
+    // The header counts are the console's.
+    const total = async (k) => Number(await page.locator(`#total-${k} dd`).textContent())
+    assert.equal(await total('frames'), g.frames().length)
+    assert.equal(await total('sites'), g.sites().length)
+    assert.equal(await total('pending'), g.pending().length)
+    assert.equal(await page.evaluate(() => window.natReport.frames), g.frames().length)
+    // Lanes: the threads that ran frames, and each hop's pool thread (its
+    // ready marks).
+    const labels = await page.evaluate(() => window.natReport.laneLabels())
     const poolThreads = new Set(g.frames().filter((f) => f.site && f.site.startsWith('hop:') && f.site !== 'hop:start')
       .map((f) => g.node(f.readyID).thread))
     assert.equal(poolThreads.size, 5)
-    for (const t of poolThreads) {
-      assert.equal(await page.locator('#timeline .lane-label', { hasText: new RegExp(`thread ${t}$`) }).count(), 1, `a lane for pool thread ${t}`)
-    }
-    assert.ok(await page.locator('#timeline rect.ready-mark').count() >= 5)
-    await page.locator(`#timeline rect[data-frame-id="${last}"]`).click()
+    for (const t of poolThreads) assert.equal(labels.filter((l) => l.endsWith(`thread ${t}`)).length, 1, `a lane for thread ${t}`)
+    // The legend names every site that ran a frame.
+    const legend = await page.locator('#legend li').evaluateAll((els) => els.map((e) => e.getAttribute('data-site')))
+    assert.deepEqual(legend.sort(), [...new Set(g.frames().map((f) => f.site ?? ''))].sort())
+
+    // Zoom in with the wheel at the pointer, out with the button; pan by dragging.
+    const whole = await view(page)
+    const canvas = page.locator('#timeline')
+    const cb = await canvas.boundingBox()
+    await page.mouse.move(cb.x + cb.width * 0.6, cb.y + 30)
+    await page.mouse.wheel(0, -100)
+    await afterDraw(page)
+    const zoomed = await view(page)
+    assert.ok(zoomed.v1 - zoomed.v0 < whole.v1 - whole.v0, 'the wheel zoomed in')
+    assert.equal(await canvas.getAttribute('data-view'), `${Math.round(zoomed.v0)}-${Math.round(zoomed.v1)}`, 'and the canvas was redrawn for it')
+    await page.mouse.move(cb.x + cb.width * 0.5, cb.y + 30)
+    await page.mouse.down()
+    await page.mouse.move(cb.x + cb.width * 0.5 + 120, cb.y + 30, { steps: 4 })
+    await page.mouse.up()
+    await afterDraw(page)
+    const panned = await view(page)
+    assert.ok(panned.v0 < zoomed.v0, 'dragging right shows earlier times')
+    assert.ok(Math.abs((panned.v1 - panned.v0) - (zoomed.v1 - zoomed.v0)) < 1e-6 * (zoomed.v1 - zoomed.v0), 'a pan keeps the range')
+    await page.locator('#zoom-in').click()
+    await afterDraw(page)
+    const narrower = await view(page)
+    assert.ok(Math.abs((narrower.v1 - narrower.v0) * 2 - (panned.v1 - panned.v0)) < 1, 'the + button halves the range')
+    await page.locator('#zoom-reset').click()
+    await afterDraw(page)
+    assert.deepEqual(await view(page), whole)
+
+    // Click the last hop's frame on the canvas: its async stack, hop by hop.
+    await clickFrame(page, last)
+    await page.locator(`body[data-selected="${last}"]`).waitFor()
     const hops = page.locator('#stack-panel [data-kind="frame"], #stack-panel [data-kind="root"]')
-    await hops.nth(expected.length - 1).waitFor()
     assert.deepEqual(await hops.evaluateAll((els) => els.map((e) => e.getAttribute('data-site'))), expected)
-    // Every step, in order, as graph.stack() has them; the first link's JS stack is shown.
     const kinds = await page.locator('#stack-panel [data-kind]').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')))
     assert.deepEqual(kinds, g.stack(last).map((s) => s.kind))
+    // Every ready and link names the site and thread of the frame it points at.
+    for (const s of g.stack(last)) {
+      if (s.kind !== 'ready' && s.kind !== 'link') continue
+      const text = await page.locator(`#stack-panel [data-kind="${s.kind}"][data-id="${s.id}"] .what`).textContent()
+      const other = s.kind === 'ready' ? s.readyBy : s.frame
+      if (other === 0) continue
+      const f = g.frame(other)
+      assert.ok(text.startsWith(`${s.kind} ${s.id} ${s.kind === 'ready' ? 'by' : 'in'} frame ${other} (${f.site}, thread ${f.thread}`), text)
+    }
     assert.match(await page.locator('#stack-panel [data-kind="link"] pre').last().textContent(), /nativeChain/)
     assert.ok(await page.locator('#stack-graph rect').count() >= expected.length, 'the chain is drawn')
-    assert.equal(await page.locator(`#timeline rect.selected[data-frame-id="${last}"]`).count(), 1)
+    // A hop of the stack selects that frame.
+    const hop3 = g.frames().find((f) => f.site === 'hop:3').id
+    await page.locator(`#stack-panel li[data-kind="frame"][data-id="${hop3}"]`).click()
+    await page.locator(`body[data-selected="${hop3}"]`).waitFor()
 
-    // Site table: one row per site with frames, the hops among them.
-    const siteRows = page.locator('#site-table tbody tr')
-    assert.equal(await siteRows.count(), g.sites().length)
-    for (let i = 1; i <= 5; i++) assert.equal(await page.locator(`#site-table tbody tr[data-site="hop:${i}"]`).count(), 1)
-    // Pending list: the leaked link, by kind, site and id.
-    const leak = page.locator(`#pending-list tbody tr[data-kind="link"][data-id="${leaked}"]`)
-    assert.equal(await leak.getAttribute('data-site'), 'leak:q')
+    // Pending: the three leaked links are one group; clicking it shows it
+    // and the chain of the frame they were linked in.
+    const group = page.locator('#pending-groups tr.group-row[data-site="leak:q"]')
+    assert.equal(await group.count(), 1)
+    assert.equal(await group.getAttribute('data-count'), '3')
+    await group.click()
+    const intro = page.locator('#stack-panel .pending-intro')
+    assert.match(await intro.locator('.what').textContent(), /^3 pending links at leak:q: linked, never made ready$/)
+    assert.match(await intro.locator('.ids').textContent(), new RegExp(leaks.join(' ')))
+    assert.match(await intro.locator('.meta').textContent(), /requested at the root \(frame 0\)/)
+
+    // Pick one request: only its subtree is drawn.
+    const before = (await page.evaluate(() => window.natReport.stats())).drawn
+    await clickFrame(page, last)
+    await page.locator('#only-request').click()
+    await afterDraw(page)
+    const rootFrame = g.stack(last).filter((s) => s.kind === 'frame').pop().id
+    assert.equal(await page.locator('body').getAttribute('data-request'), String(rootFrame))
+    const subtree = 6 // hop:start and its five hops
+    const drawn = (await page.evaluate(() => window.natReport.stats())).drawn
+    assert.ok(drawn >= 1 && drawn <= subtree && drawn < before, `${drawn} frames drawn for the request, ${before} before`)
+    // All requests again, the whole trace: what was drawn before.
+    await page.locator('#request-clear').click()
+    await page.locator('#zoom-reset').click()
+    await afterDraw(page)
+    assert.equal(await page.locator('body').getAttribute('data-request'), '')
+    assert.equal((await page.evaluate(() => window.natReport.stats())).drawn, before)
+
     // The hostile site name is text, not markup.
     assert.equal(await page.locator('img').count(), 0)
     assert.equal(await page.locator(`#site-table tbody tr td.site >> text="${EVIL_SITE}"`).count(), 1)
-
-    fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true })
-    await page.screenshot({ path: SCREENSHOT, fullPage: true })
-
-    assert.deepEqual(external, [], 'no request left the file: URL')
-    assert.deepEqual(errors, [], 'no script errors')
-    assert.deepEqual(dialogs, [])
+    await page.screenshot({ path: path.join(OUT, 'report.png'), fullPage: true })
+    await close()
   } finally {
-    await browser.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('the pool view on a synthetic pool trace: lanes for pool threads, the verdict, the three waits per site', { skip: SKIP, timeout: 120_000 }, async () => {
+  const { events } = syntheticPoolTrace({ requests: requestsFor(1000), leaks: 40 })
+  const g = nat.graph(events)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-report-'))
+  try {
+    const { page, close } = await open(writeReport(dir, g, { title: 'pool' }))
+    const labels = await page.evaluate(() => window.natReport.laneLabels())
+    assert.deepEqual(labels.filter((l) => l.startsWith('pool thread')), ['pool thread 2', 'pool thread 3', 'pool thread 4', 'pool thread 5'])
+    assert.equal(await page.locator('#pool-section').getAttribute('data-pool-size'), '4')
+    const verdict = page.locator('#pool-verdict')
+    assert.match(await verdict.getAttribute('data-level'), /^(small|busy|ok)$/)
+    assert.match(await verdict.textContent(), /4 pool threads/)
+    for (const site of ['mydb:query', 'fs:read', 'crypto:pbkdf2']) {
+      const cells = await page.locator(`#pool-table tbody tr[data-site="${site}"] td`).allTextContents()
+      assert.equal(cells.length, 9, `a row for ${site}`)
+      assert.ok(cells.slice(2, 8).every((x) => /^\d+\.\d+$/.test(x)), `queue wait, pool run and loop wait of ${site}: ${cells}`)
+    }
+    // A pending group of the leaked cache lookups, clickable to the request that made the oldest.
+    const group = page.locator('#pending-groups tr.group-row[data-site="cache:get"]')
+    await group.click()
+    const from = Number(await page.locator('body').getAttribute('data-selected') || 0)
+    assert.equal(from, 0, 'a group does not pretend to be a frame selection')
+    const first = g.pending().find((p) => p.site === 'cache:get')
+    assert.equal(await page.locator(`#stack-panel li.current[data-id="${first.frame}"]`).count(), 1, 'the chain of the frame that linked the oldest one')
+    await page.screenshot({ path: path.join(OUT, 'report-pool.png'), fullPage: true })
+    await close()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('the demo\'s report: header counts are the console\'s; screenshot', { skip: SKIP, timeout: 180_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-demo-'))
+  try {
+    const r = spawnSync(process.execPath, [path.join(root, 'examples', 'demo.js')], { cwd: root, encoding: 'utf8', env: { ...process.env, NAT_DEMO_OUT: dir } })
+    assert.equal(r.status, 0, r.stderr)
+    const pending = Number(/^pending: (\d+)$/m.exec(r.stdout)[1])
+    const table = r.stdout.split('== per site')[1].split('\n\n')[0].trim().split('\n').slice(2) // title and header lines
+    const { page, close } = await open(path.join(dir, 'report.html'))
+    assert.equal(Number(await page.locator('#total-pending dd').textContent()), pending)
+    assert.equal(Number(await page.locator('#total-sites dd').textContent()), table.length)
+    await page.screenshot({ path: path.join(OUT, 'report-demo.png'), fullPage: true })
+    await close()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a 250k-frame synthetic trace loads, zooms and selects; screenshot', { skip: SKIP, timeout: 600_000 }, async () => {
+  const { events, frames } = syntheticPoolTrace({ requests: requestsFor(250_000), leaks: 50 })
+  assert.ok(frames >= 249_000 && frames <= 251_000, `${frames} frames`)
+  const g = nat.graph(events)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-report-'))
+  try {
+    const file = writeReport(dir, g, { title: `${frames} frames (synthetic)` })
+    const { page, close } = await open(file)
+    assert.equal(await page.evaluate(() => window.natReport.frames), frames, 'every frame is embedded')
+    const stats = await page.evaluate(() => window.natReport.stats())
+    assert.ok(stats.drawn < 20 * stats.width, `${stats.drawn} marks drawn for ${frames} frames: merged per pixel`)
+    for (let i = 0; i < 14; i++) await page.locator('#zoom-in').click() // a few ms wide: JS frames are pixels wide
+    await afterDraw(page)
+    const v = await view(page)
+    // The first frame on the JS thread past the middle of the view: on screen.
+    const mid = (v.v0 + v.v1) / 2 + g.firstTs
+    const f = g.frames().filter((x) => x.thread === 1 && x.begin >= mid).sort((a, b) => a.begin - b.begin)[0]
+    assert.ok(f.end < v.v1 + g.firstTs, 'it ends inside the view')
+    assert.ok((await page.evaluate((id) => window.natReport.frameBox(id), f.id)).w >= 3, 'wide enough to aim at')
+    await clickFrame(page, f.id)
+    await page.locator(`body[data-selected="${f.id}"]`).waitFor()
+    assert.equal(await page.locator('#stack-panel li.current').getAttribute('data-id'), String(f.id))
+    await page.screenshot({ path: path.join(OUT, 'report-250k.png'), fullPage: false })
+    await close()
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })

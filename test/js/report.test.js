@@ -7,7 +7,8 @@ const assert = require('node:assert/strict')
 const { root, loadConsumer, nativeChain } = require('./helpers')
 
 const nat = require(root)
-const { renderReport, walkStack } = require(`${root}/lib/report`)
+const { renderReport } = require(`${root}/lib/report`)
+const { buildModel, stackOf } = require(`${root}/lib/report/model`)
 const c = loadConsumer()
 
 const EVIL_SITE = 'x:</script><img src=x onerror=alert(1)>'
@@ -27,8 +28,14 @@ function embedded (html) {
   return JSON.parse(m[1])
 }
 
+// The frame IDs a page embeds.
 function framesOf (data) {
-  return new Map(data.frames.map((f) => [f[0], f]))
+  return new Set(data.frames.id)
+}
+
+// The async stack of frame id as the page walks it.
+function walkStack (data, id) {
+  return stackOf(buildModel(data), id)
 }
 
 // graph.stack(id) with times made relative to the report's t0, in the
@@ -49,9 +56,9 @@ function expectedSteps (g, id, t0) {
 }
 
 function assertStacksMatch (g, data) {
-  const frames = framesOf(data)
-  for (const id of frames.keys()) {
-    assert.deepEqual(walkStack(data, frames, id), expectedSteps(g, id, data.t0 === null ? 0 : data.t0), `the stack of frame ${id}`)
+  const m = buildModel(data)
+  for (const id of framesOf(data)) {
+    assert.deepEqual(stackOf(m, id), expectedSteps(g, id, data.t0 === null ? 0 : data.t0), `the stack of frame ${id}`)
   }
 }
 
@@ -85,12 +92,14 @@ test('the page embeds frames, stacks, site totals and pending work', async () =>
   assert.equal(data.totals.pending, g.pending().length)
   assert.equal(data.totals.lost, g.lost)
   assert.equal(data.totals.problems, g.problemCount)
-  assert.equal(data.frames.length, g.frames().length)
+  assert.equal(data.frames.id.length, g.frames().length)
+  for (const k of ['site', 'lane', 'begin', 'end', 'ready']) assert.equal(data.frames[k].length, data.frames.id.length, `frames.${k} is a whole column`)
   assert.deepEqual(data.siteStats.map((s) => s.site), g.sites().map((s) => s.site))
-  assert.ok(data.pending.some((p) => p.kind === 'link' && p.id === leak && p.site === 'leak:q'))
+  assert.equal(data.totals.sites, g.sites().length, 'the header counts the sites of the console\'s table')
+  assert.ok(data.pendingGroups.some((p) => p.kind === 'link' && p.ids.includes(leak) && p.site === 'leak:q'))
   // The stack of every embedded frame walks exactly as graph.stack().
   assertStacksMatch(g, data)
-  const steps = walkStack(data, framesOf(data), last)
+  const steps = walkStack(data, last)
   assert.deepEqual(steps.filter((s) => s.kind === 'frame' || s.kind === 'root').map((s) => s.site ?? 'root'),
     g.stackSites(last))
   assert.ok(steps.some((s) => s.kind === 'link' && /nativeChain/.test(s.stack)), 'the JS stack of the first link is embedded')
@@ -111,7 +120,7 @@ test('site names and stacks cannot close the data tag or inject markup', () => {
   assert.match(html, /<title>&lt;\/title&gt;&lt;script&gt;alert\(3\)&lt;\/script&gt;<\/title>/)
   const data = embedded(html)
   assert.ok(data.sites.includes(EVIL_SITE), 'the site name survives unchanged')
-  assert.deepEqual(data.pending.filter((p) => p.site === EVIL_SITE).map((p) => p.stack), [EVIL_STACK])
+  assert.deepEqual(data.pendingGroups.filter((p) => p.site === EVIL_SITE).map((p) => p.stack), [EVIL_STACK])
   assert.deepEqual(data.siteStats.map((s) => s.site), [EVIL_SITE])
 })
 
@@ -147,24 +156,25 @@ test('maxFrames keeps the slowest frames with their whole stacks and says how ma
   const all = g.frames()
   assert.equal(all.length, 240)
   const full = embedded(renderReport(g))
-  assert.equal(full.frames.length, 240)
+  assert.equal(full.frames.id.length, 240)
   assert.doesNotMatch(renderReport(g), /id="frames-omitted"/)
 
   for (const max of [1, 6, 25, 100, 239]) {
     const html = renderReport(g, { maxFrames: max })
     const data = embedded(html)
-    assert.ok(data.frames.length <= max, `${data.frames.length} frames embedded for maxFrames ${max}`)
-    assert.ok(data.frames.length > 0)
+    const shown = data.frames.id.length
+    assert.ok(shown <= max, `${shown} frames embedded for maxFrames ${max}`)
+    assert.ok(shown > 0)
     assert.equal(data.totals.frames, 240)
-    assert.equal(data.totals.framesOmitted, 240 - data.frames.length)
-    assert.match(html, new RegExp(`id="frames-omitted">${240 - data.frames.length} of 240 frames left out: this report shows ${data.frames.length}: `))
+    assert.equal(data.totals.framesOmitted, 240 - shown)
+    assert.match(html, new RegExp(`id="frames-omitted">${240 - shown} of 240 frames left out: this report shows ${shown}: `))
     // Site totals still count every frame.
     assert.equal(data.siteStats.reduce((n, s) => n + s.frames, 0), 240)
     // Closed under the async stack: no embedded frame's stack goes missing.
     assertStacksMatch(g, data)
     const frames = framesOf(data)
-    for (const id of frames.keys()) {
-      assert.ok(walkStack(data, frames, id).every((s) => s.kind !== 'missing'), `frame ${id}'s stack is whole`)
+    for (const id of frames) {
+      assert.ok(walkStack(data, id).every((s) => s.kind !== 'missing'), `frame ${id}'s stack is whole`)
     }
     // The slowest frame whose chain fits is in.
     const slowest = all.filter((f) => g.stack(f.id).filter((s) => s.kind === 'frame').length <= max)
@@ -194,6 +204,12 @@ test('renderReport checks its arguments', () => {
   code(() => renderReport(g, { maxFrames: 1.5 }), 'NAT_ERANGE')
   code(() => renderReport(g, { generated: {} }), 'NAT_EINVAL')
   const data = embedded(renderReport(g)) // an empty graph is a valid, empty page
-  assert.equal(data.frames.length, 0)
+  assert.equal(data.frames.id.length, 0)
   assert.equal(nat.renderReport, renderReport)
+  code(() => renderReport(g, { exclude: 5 }), 'NAT_EINVAL')
+  code(() => renderReport(g, { exclude: [-1] }), 'NAT_ERANGE')
+  code(() => renderReport(g, { omitted: 'some' }), 'NAT_EINVAL')
+  code(() => renderReport(g, { omitted: { events: -1 } }), 'NAT_ERANGE')
+  code(() => renderReport(g, { omitted: { sampled: true } }), 'NAT_EINVAL')
+  code(() => renderReport(g, { omitted: { reason: 1 } }), 'NAT_EINVAL')
 })
