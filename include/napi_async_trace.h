@@ -48,9 +48,13 @@ extern "C" {
 #endif
 
 #define NAT_ABI_MAJOR 1
-#define NAT_ABI_MINOR 0
+#define NAT_ABI_MINOR 1
 #define NAT_API_MAGIC 0x4e415431u /* "NAT1" */
 #define NAT_API_SYMBOL "napi-async-trace:api"
+
+/* Bytes of a W3C `traceparent` header value with its NUL:
+ * "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>" (55 + 1). */
+#define NAT_TRACEPARENT_SIZE 56
 
 /* An event ID from the process-wide counter; 0 is the root context. */
 typedef uint64_t nat_id_t;
@@ -284,6 +288,28 @@ typedef struct nat_api_s {
   int (*work_queue)(nat_work_t* work);
   int (*work_cancel)(nat_work_t* work);
   int (*work_delete)(nat_work_t* work);
+
+  /*
+   * The requester's W3C trace context, for native code that sends its own
+   * network requests (a database or RPC client): put it in their
+   * `traceparent` header and the remote side continues the trace. @since 1.1
+   *
+   * Captured at link time, on the JS thread, only while the program has a
+   * link-context provider registered (`nat.setLinkContext(fn)`, or the
+   * OpenTelemetry bridge `nat.otel.enable()`): nothing is asked or stored
+   * otherwise. Writes NAT_TRACEPARENT_SIZE bytes (NUL-terminated, version
+   * 00, lowercase) into `buf` and returns 0, or NAT_ENOENT when nothing
+   * was captured (no provider, no active trace, or the task was linked on
+   * a native thread), NAT_EINVAL for NULL arguments.
+   * task_traceparent: any thread that owns the task (as task_ids).
+   * work_traceparent: the run queued or running now: from `execute` on the
+   *   pool thread or from `complete`, or the JS thread between work_queue
+   *   and complete.
+   */
+  int (*task_traceparent)(const nat_task_t* task,
+                          char buf[NAT_TRACEPARENT_SIZE]);
+  int (*work_traceparent)(const nat_work_t* work,
+                          char buf[NAT_TRACEPARENT_SIZE]);
 } nat_api_t;
 
 /*

@@ -38,7 +38,9 @@ extern "C" {
   XX(ERANGE, -13, "a number is out of range")                                \
   XX(EBADTRACE, -14, "not a napi-async-trace trace file, or a damaged one")  \
   XX(EIO, -15, "a file could not be read or written")                        \
-  XX(ENOADDON, -16, "no build of the native addon loads on this platform")
+  XX(ENOADDON, -16, "no build of the native addon loads on this platform")  \
+  XX(ENOENT, -17, "nothing was captured for this item")                     \
+  XX(ECANCELED, -18, "the work item was cancelled or aborted before it ran")
 
 /*
  * The code a user sees: JS errors thrown by the engine, by lib/ and by
@@ -55,7 +57,7 @@ typedef enum {
 #undef NAT__ERR_ENUM
   /* The smallest code: the last one of the map, which only grows
    * downwards. */
-  NAT__ERR_MIN = NAT_ENOADDON
+  NAT__ERR_MIN = NAT_ECANCELED
 } nat_errno_t;
 
 /* The code a user sees for `err` ("NAT_EINVAL"), "NAT_EUNKNOWN" for a

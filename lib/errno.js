@@ -19,5 +19,7 @@ module.exports = Object.freeze({
   NAT_ERANGE: Object.freeze({ errno: -13, message: 'a number is out of range' }),
   NAT_EBADTRACE: Object.freeze({ errno: -14, message: 'not a napi-async-trace trace file, or a damaged one' }),
   NAT_EIO: Object.freeze({ errno: -15, message: 'a file could not be read or written' }),
-  NAT_ENOADDON: Object.freeze({ errno: -16, message: 'no build of the native addon loads on this platform' })
+  NAT_ENOADDON: Object.freeze({ errno: -16, message: 'no build of the native addon loads on this platform' }),
+  NAT_ENOENT: Object.freeze({ errno: -17, message: 'nothing was captured for this item' }),
+  NAT_ECANCELED: Object.freeze({ errno: -18, message: 'the work item was cancelled or aborted before it ran' })
 })

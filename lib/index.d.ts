@@ -460,6 +460,8 @@ export type NatErrorCode =
   | 'NAT_EBADTRACE'
   | 'NAT_EIO'
   | 'NAT_ENOADDON'
+  | 'NAT_ENOENT'
+  | 'NAT_ECANCELED'
 // errors:end
 /** Every error napi-async-trace throws: a TypeError (NAT_EINVAL), a
  * RangeError (NAT_ERANGE, NAT_ENAMETOOLONG) or an Error, with `code`. */
@@ -476,3 +478,91 @@ export const version: string
  * (code NAT_SECOND_COPY).
  */
 export const engine: { readonly version: string, readonly path: string }
+
+// ---- OpenTelemetry and diagnostics_channel (lib/otel.js, lib/channel.js) --
+
+/** A TracerProvider of @opentelemetry/api (only getTracer is used). */
+export interface OtelTracerProvider {
+  getTracer(name: string, version?: string): unknown
+}
+
+export interface OtelEnableOptions {
+  /** Where the spans go: the application's own provider. */
+  tracerProvider: OtelTracerProvider
+  /** The @opentelemetry/api module (default: require('@opentelemetry/api')). */
+  api?: object
+  /** Milliseconds between the bridge's drains (default 1000; 0: only flush()). */
+  interval?: number
+  /** Items linked outside any span make no span (default true). */
+  requireParentSpan?: boolean
+  /** Register the active span's traceparent as link context (default true). */
+  traceparent?: boolean
+  /** Most items (and captured contexts) kept open at once (default 100000). */
+  maxOpen?: number
+  /** Most records waiting for the bridge's next drain (default 1048576). */
+  limit?: number
+}
+
+export interface OtelStats {
+  enabled: boolean
+  started?: number
+  ended?: number
+  aborted?: number
+  skipped?: number
+  evicted?: number
+  lost?: number
+  failed?: number
+  open?: number
+  linkContexts?: number
+}
+
+/** The span bridge: one span per native work item. */
+export const otel: {
+  enable(options: OtelEnableOptions): void
+  /** Builds spans of everything recorded so far; returns how many ended. */
+  flush(): number
+  disable(): void
+  stats(): OtelStats
+  readonly enabled: boolean
+}
+
+/** The context object of one native work item on the TracingChannel. */
+export interface WorkChannelContext {
+  linkID: number
+  site: string | null
+  executeID: number
+  error?: NatError
+}
+
+/** One channel of the TracingChannel (a diagnostics_channel Channel). */
+export interface WorkSubChannel {
+  readonly name: string | symbol
+  readonly hasSubscribers: boolean
+  subscribe(onMessage: (ctx: WorkChannelContext, name: string | symbol) => void): void
+  unsubscribe(onMessage: (ctx: WorkChannelContext, name: string | symbol) => void): boolean
+}
+
+type WorkChannelHandlers = Partial<Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error',
+  (ctx: WorkChannelContext, name: string | symbol) => void>>
+
+/**
+ * diagnostics_channel.tracingChannel('napi-async-trace:work'), or null
+ * where Node has no TracingChannel.
+ */
+export const channel: {
+  readonly start: WorkSubChannel
+  readonly end: WorkSubChannel
+  readonly asyncStart: WorkSubChannel
+  readonly asyncEnd: WorkSubChannel
+  readonly error: WorkSubChannel
+  readonly hasSubscribers: boolean
+  subscribe(handlers: WorkChannelHandlers): void
+  unsubscribe(handlers: WorkChannelHandlers): boolean
+} | null
+
+/**
+ * Registers fn() -> a W3C traceparent (or undefined), asked at each link on
+ * the JS thread and readable by native threads (task_traceparent,
+ * work_traceparent); null unregisters.
+ */
+export function setLinkContext(fn: (() => string | undefined | null) | null): void

@@ -54,16 +54,8 @@ const MAX_STACK_LIMIT = Math.max(DEFAULT_STACK_LIMIT,
 const STACK_LINES = 12 // most lines of a link stack kept
 
 
-// Site names by index, filled from the addon as new sites appear. Sites
-// are process-wide and never removed, so the cache only grows.
-const siteNames = [null]
-function siteName (index) {
-  if (index >= siteNames.length) {
-    const more = binding.sites(siteNames.length)
-    for (const name of more) siteNames.push(name)
-  }
-  return index < siteNames.length ? siteNames[index] : null
-}
+const { siteName } = require('./sites')
+const { linkHooks } = require('./hooks')
 
 /**
  * Starts recording. Options:
@@ -123,8 +115,8 @@ function enable (options = {}) {
   if (options.drain !== false) programConsumer(limit)
   if (binding.enable(capacity, maxThreads)) process.nextTick(binding.rootEnd)
   if (stackLimit !== undefined) setStackLimit(stackLimit)
-  if (stacks === true) binding.setLinkHook(captureLinkStack)
-  else if (stacks === false) binding.setLinkHook(null)
+  if (stacks === true) linkHooks.add(captureLinkStack)
+  else if (stacks === false) linkHooks.delete(captureLinkStack)
   if (js === false) bridgeOff()
   else if (js !== undefined) bridgeOn(jsIgnore)
 }
@@ -132,7 +124,7 @@ function enable (options = {}) {
 /** Stops recording; recorded events stay until drained. */
 function disable () {
   bridgeOff()
-  binding.setLinkHook(null)
+  linkHooks.delete(captureLinkStack)
   binding.disable()
 }
 
@@ -558,6 +550,19 @@ function writeTrace (file, events, options = {}) {
   })
 }
 
+/**
+ * Registers fn() -> a W3C traceparent string (or undefined), asked on the
+ * JS thread each time a tracked task or async work run is linked there; the
+ * answer is kept with the task for native threads to read through the C
+ * ABI (task_traceparent, work_traceparent). null unregisters. Nothing is
+ * asked or kept while none is registered. nat.otel.enable() registers one
+ * made from the active OpenTelemetry span.
+ */
+function setLinkContext (fn) {
+  if (fn !== null && typeof fn !== 'function') throw invalidArgType('fn', 'a function or null', fn)
+  binding.setLinkContext(fn)
+}
+
 /** Decodes a buffer drained earlier (a copy of batch.buffer). */
 function decode (buffer) {
   return new EventBatch(buffer, siteName)
@@ -588,6 +593,7 @@ module.exports = {
   EventBatch,
   EVENT_NAMES,
   EVENT_TYPES,
+  setLinkContext,
   nativeApi: binding.nativeApi,
   constants: Object.freeze({ ...C, MAX_STACK_LIMIT }),
   // Every error code a user can see: { NAT_EINVAL: { errno, message }, ... }.
@@ -597,4 +603,9 @@ module.exports = {
   // loaded; later copies use it).
   engine: Object.freeze({ version: OWN_VERSION, path: __dirname })
 }
+// The OpenTelemetry span bridge and the diagnostics_channel TracingChannel
+// (lib/otel.js, lib/channel.js); the span bridge reads through a consumer
+// of its own.
+module.exports.otel = require('./otel').create(module.exports)
+module.exports.channel = require('./channel').channel
 if (globalThis[ENGINE] !== undefined && !globalThis[ENGINE].exports) globalThis[ENGINE].exports = module.exports

@@ -17,7 +17,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { AsyncGraph } = require('./graph')
-const { poolAnalysis, isPoolFrame } = require('./report/pool')
+const { poolAnalysis, isPoolFrame, offThreadAnalysis } = require('./report/pool')
 const { groupPending } = require('./report/group')
 const {
   invalidArgType, invalidArgValue, validateInteger, validateObject, validateString
@@ -160,7 +160,9 @@ function selectFrames (graph, all, maxFrames) {
 //            pending group but not embedded
 //   stacks:  JS stack strings of links
 //   siteStats: AsyncGraph#sites() (each wait { count, p50, p99, max })
-//   pool:    lib/report/pool.js poolAnalysis() over the whole graph
+//   pool:    lib/report/pool.js poolAnalysis() over the whole graph, and
+//            pool.offThread: offThreadAnalysis() (work finished on other
+//            threads without a pool frame)
 //   pendingGroups: lib/report/group.js groupPending() over the pending work
 //   problems: messages
 function reportData (graph, { title, generated, maxFrames, exclude = new Set(), omitted = null }) {
@@ -205,11 +207,19 @@ function reportData (graph, { title, generated, maxFrames, exclude = new Set(), 
 
   // The pool view over every frame of the graph (not only the kept ones).
   const items = []
+  const offThread = []
   const poolSites = new Set()
   const poolThreads = new Set()
   for (const f of all) {
     const { r, l } = hop(f)
-    if (!isPoolFrame(f, r, l)) continue
+    if (!isPoolFrame(f, r, l)) {
+      // Made ready by a native thread (no frame) other than the callback's:
+      // work that finished off the JS thread without a pool frame.
+      if (r !== null && r.readyBy === 0 && (r.thread !== f.thread || r.env !== f.env)) {
+        offThread.push({ site: f.site === undefined ? null : f.site, env: r.env, thread: r.thread, link: l === null ? null : rel(l.ts), ready: rel(r.ts), begin: rel(f.begin) })
+      }
+      continue
+    }
     poolSites.add(f.site)
     poolThreads.add(`${f.env}:${f.thread}`)
     // The completion: the frame this pool frame's work made ready on
@@ -231,6 +241,11 @@ function reportData (graph, { title, generated, maxFrames, exclude = new Set(), 
   const pendingAll = graph.pending().filter((p) => !exclude.has(p.id))
   const queued = pendingAll.filter((p) => p.kind === 'link' && poolSites.has(p.site)).map((p) => ({ site: p.site, link: rel(p.ts) }))
   const pool = poolAnalysis(items, queued, 0, last)
+  pool.offThread = offThreadAnalysis(offThread)
+  if (pool.size === 0 && pool.offThread.length > 0) {
+    const n = pool.offThread.reduce((k, x) => k + x.items, 0)
+    pool.verdict.text += ` ${n} item${n === 1 ? '' : 's'} finished on other threads without a pool frame: see below.`
+  }
 
   // A lane per env and thread that ran a kept frame or made one of their
   // readies (a native thread gets a lane of ready marks); pool threads
@@ -509,6 +524,10 @@ ${t.lost > 0 ? '<p class="note warn">The engine dropped records: some chains may
 <canvas id="pool-chart" role="img" aria-label="pool utilisation and queue depth over the timeline's view"></canvas>
 <p class="hint">Per site, each item's time: <span class="key split-q"></span>queue wait (linked until a pool thread took it) <span class="key split-r"></span>pool run <span class="key split-l"></span>loop wait (its completion ready until the event loop ran it). Over every pool frame of the trace.</p>
 <table id="pool-table"></table>
+</div>
+<div id="offthread-detail" hidden>
+<p class="hint">Work that finished on other threads without a pool frame (the engine's tracked async work and native threads handing results to a tracked queue record when the work was made ready, not when it began): per site, link to ready (queued and ran, together) and ready to its callback (loop wait).</p>
+<table id="offthread-table"></table>
 </div>
 </section>
 <section id="stack-section">

@@ -85,6 +85,8 @@ function main () {
     section: $('pool-section'),
     verdict: $('pool-verdict'),
     detail: $('pool-detail'),
+    offDetail: $('offthread-detail'),
+    offTable: $('offthread-table'),
     canvas: $('pool-chart'),
     table: $('pool-table'),
     plot: timeline.plot

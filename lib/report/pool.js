@@ -187,6 +187,30 @@ function verdict (a) {
 }
 
 /**
+ * Work finished on other threads without a pool frame: the engine's tracked
+ * async work today (ready when execute returns on the pool thread) and
+ * native threads handing results to a tracked queue (examples/hash). When
+ * execute began is not recorded, so there is no utilisation; what is known
+ * is the time from link to ready (queued and ran, together) and from ready
+ * to the callback (loop wait). items: [{ site, env, thread (the thread that
+ * made it ready), link, ready, begin }] (ns, null when unknown). Returns per
+ * site { site, items, threads, work, loopWait }, most items first.
+ */
+function offThreadAnalysis (items) {
+  const per = new Map()
+  for (const it of items) {
+    let acc = per.get(it.site)
+    if (acc === undefined) per.set(it.site, (acc = { site: it.site, items: 0, threads: new Set(), work: [], loop: [] }))
+    acc.items++
+    acc.threads.add(`${it.env}:${it.thread}`)
+    if (it.link !== null && it.ready !== null) acc.work.push(it.ready - it.link)
+    if (it.ready !== null && it.begin !== null) acc.loop.push(it.begin - it.ready)
+  }
+  return [...per.values()].map((a) => ({ site: a.site, items: a.items, threads: a.threads.size, work: quantiles(a.work), loopWait: quantiles(a.loop) }))
+    .sort((a, b) => b.items - a.items)
+}
+
+/**
  * Step series s sampled into `n` pixel columns over [v0, v1]: the maximum
  * and the time-weighted mean in each column. { max, mean } Float64Arrays.
  */
@@ -223,4 +247,4 @@ function sampleSeries (s, v0, v1, n) {
   return { max, mean }
 }
 
-module.exports = { isPoolFrame, poolAnalysis, stepSeries, valueAt, sampleSeries, verdict, quantiles }
+module.exports = { isPoolFrame, poolAnalysis, offThreadAnalysis, stepSeries, valueAt, sampleSeries, verdict, quantiles }

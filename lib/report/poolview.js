@@ -10,9 +10,10 @@ const { sampleSeries } = require('./pool')
 
 const CHART_H = 90
 
-function createPoolView (pool, { section, verdict, detail, canvas, table, plot }) {
+function createPoolView (pool, { section, verdict, detail, canvas, table, plot, offDetail, offTable }) {
   verdict.textContent = pool.verdict.text
   verdict.setAttribute('data-level', pool.verdict.level)
+  if (pool.offThread && pool.offThread.length > 0) offThreadTable(pool.offThread, offDetail, offTable)
   if (pool.size === 0) {
     detail.hidden = true
     return { draw () {} }
@@ -108,6 +109,27 @@ function createPoolView (pool, { section, verdict, detail, canvas, table, plot }
   }
   table.append(thead, tbody)
   return { draw }
+}
+
+// Per site: items, the threads that made them ready, link -> ready and
+// ready -> callback.
+function offThreadTable (rows, detail, table) {
+  detail.hidden = false
+  const thead = el('thead')
+  const group = el('tr', { class: 'group' })
+  group.append(el('th', { class: 'text', rowspan: 2 }, 'site'), el('th', { rowspan: 2 }, 'items'), el('th', { rowspan: 2 }, 'threads'),
+    el('th', { colspan: 2 }, 'queued + ran'), el('th', { colspan: 2 }, 'loop wait'))
+  const sub = el('tr')
+  for (let i = 0; i < 2; i++) sub.append(el('th', null, 'p50'), el('th', null, 'p99'))
+  thead.append(group, sub)
+  const tbody = el('tbody')
+  for (const s of rows) {
+    const tr = el('tr', { 'data-site': s.site === null ? '' : s.site })
+    tr.append(el('td', { class: 'text site' }, s.site === null ? '(no site)' : s.site), el('td', null, String(s.items)), el('td', null, String(s.threads)))
+    for (const k of ['work', 'loopWait']) tr.append(el('td', null, ms(s[k].p50)), el('td', null, ms(s[k].p99)))
+    tbody.append(tr)
+  }
+  table.append(thead, tbody)
 }
 
 module.exports = { createPoolView }

@@ -237,7 +237,10 @@ function createTimeline (m, canvas, { colours, onSelect, onHover, onDraw }) {
     e.preventDefault()
     const box = canvas.getBoundingClientRect()
     const frac = Math.min(1, Math.max(0, (e.clientX - box.left - GUTTER) / plotW()))
-    zoom(e.deltaY > 0 ? 1.25 : 0.8, frac)
+    // A mouse wheel notch (about 100 px of delta) zooms by 1.25; a
+    // trackpad's many small deltas add up to the same.
+    const px = e.deltaMode === 1 ? e.deltaY * 33 : e.deltaMode === 2 ? e.deltaY * 800 : e.deltaY
+    zoom(Math.pow(1.25, Math.max(-3, Math.min(3, px / 100))), frac)
   }, { passive: false })
   let drag = null
   canvas.addEventListener('mousedown', (e) => {

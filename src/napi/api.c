@@ -123,4 +123,6 @@ const nat_api_t nat__api = {
     .work_queue = nat__work_queue,
     .work_cancel = nat__work_cancel,
     .work_delete = nat__work_delete,
+    .task_traceparent = nat__task_traceparent,
+    .work_traceparent = nat__work_traceparent,
 };

@@ -396,6 +396,39 @@ static napi_value js_set_link_hook(napi_env env, napi_callback_info info) {
                     "hook must be a function or null");
 }
 
+/* setLinkContext(fn | null): fn() -> a W3C traceparent string (or
+ * undefined) asked at each JS-thread link of a task or work run and kept
+ * for native threads (task_traceparent, work_traceparent). */
+static napi_value js_set_link_context(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  return set_fn_ref(env, argv[0], &e->link_ctx_fn,
+                    "provider must be a function or null");
+}
+
+/* linkContextErrors() -> provider calls that threw or returned something
+ * that is not a traceparent, in this env. */
+static napi_value js_link_context_errors(napi_env env,
+                                         napi_callback_info info) {
+  (void)info;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  return make_id(env, e->link_ctx_errors);
+}
+
+/* setWorkHook(fn | null): fn(phase, linkID, executeID, site) around each
+ * dispatched callback (1 before, 2 after, 3 aborted). */
+static napi_value js_set_work_hook(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  return set_fn_ref(env, argv[0], &e->work_hook,
+                    "hook must be a function or null");
+}
+
 static napi_value js_current_frame(napi_env env, napi_callback_info info) {
   (void)info;
   nat__env_t* e = env_state(env);
@@ -462,6 +495,8 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
   if (e->anchor != NULL) nat__anchor_unref(e->anchor);
   if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
+  if (e->link_ctx_fn != NULL) napi_delete_reference(env, e->link_ctx_fn);
+  if (e->work_hook != NULL) napi_delete_reference(env, e->work_hook);
   free(e->frames);
   free(e);
 }
@@ -487,6 +522,9 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("end", js_end)                      \
   V("abort", js_abort)                  \
   V("setLinkHook", js_set_link_hook)    \
+  V("setLinkContext", js_set_link_context) \
+  V("linkContextErrors", js_link_context_errors) \
+  V("setWorkHook", js_set_work_hook)    \
   V("currentFrame", js_current_frame)   \
   V("openFrames", js_open_frames)       \
   V("envSerial", js_env_serial)

@@ -27,26 +27,156 @@ uint32_t nat__env_next_serial(void) {
 }
 
 /*
- * Hands a new linkID to the env's link hook (the JS stack capture of
- * enable({ stacks: true })). JS thread of e only: links from native threads
- * find no env here and have no JS stack to capture. Never lets a JS
- * exception escape into the caller (who may be another addon's C code),
- * and does nothing while one is already pending.
+ * Hands a new link to the env's link hook, as (linkID, executeID, site):
+ * the JS stack capture of enable({ stacks: true }), the OpenTelemetry
+ * bridge's context capture and the TracingChannel's `start`, composed in
+ * lib/. JS thread of e only: links from native threads find no env here
+ * and have no JS context to capture. Never lets a JS exception escape into
+ * the caller (who may be another addon's C code), and does nothing while
+ * one is already pending.
  */
-static void link_hook_call(nat__env_t* e, uint64_t link_id) {
+static void link_hook_call(nat__env_t* e, uint64_t link_id,
+                           uint64_t execute_id, uint32_t site) {
   napi_env env = e->env;
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, recv, arg, exc;
+  napi_value fn, recv, argv[3], exc;
   e->in_link_hook = 1;
   if (napi_get_reference_value(env, e->link_hook, &fn) == napi_ok &&
       fn != NULL && napi_get_undefined(env, &recv) == napi_ok &&
-      napi_create_double(env, (double)link_id, &arg) == napi_ok &&
-      napi_call_function(env, recv, fn, 1, &arg, NULL) != napi_ok)
+      napi_create_double(env, (double)link_id, &argv[0]) == napi_ok &&
+      napi_create_double(env, (double)execute_id, &argv[1]) == napi_ok &&
+      napi_create_uint32(env, site, &argv[2]) == napi_ok &&
+      napi_call_function(env, recv, fn, 3, argv, NULL) != napi_ok)
     napi_get_and_clear_last_exception(env, &exc);
   e->in_link_hook = 0;
+  napi_close_handle_scope(env, scope);
+}
+
+/* ---- bridges: link context (traceparent) and the work hook -------------- */
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+/* Parses `n` bytes of lowercase hex into out; -1 on anything else. */
+static int parse_hex(const char* s, uint8_t* out, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return -1;
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+static int all_zero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != 0) return 0;
+  return 1;
+}
+
+/* Reads "00-<32 hex>-<16 hex>-<2 hex>" (W3C Trace Context, version 00):
+ * the trace and span IDs must not be all zero. */
+static int parse_traceparent(const char* s, size_t len,
+                             nat__traceparent_t* tp) {
+  uint8_t version;
+  if (len != NAT_TRACEPARENT_SIZE - 1 || s[2] != '-' || s[35] != '-' ||
+      s[52] != '-' || parse_hex(s, &version, 1) != 0 || version != 0 ||
+      parse_hex(s + 3, tp->trace_id, 16) != 0 ||
+      parse_hex(s + 36, tp->span_id, 8) != 0 ||
+      parse_hex(s + 53, &tp->flags, 1) != 0 || all_zero(tp->trace_id, 16) ||
+      all_zero(tp->span_id, 8))
+    return -1;
+  return 0;
+}
+
+void nat__link_context(nat__env_t* e, nat__traceparent_t* tp) {
+  tp->set = 0;
+  if (e == NULL || e->link_ctx_fn == NULL || e->closing || e->in_link_hook)
+    return;
+  napi_env env = e->env;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, result, exc;
+  napi_valuetype type = napi_undefined;
+  char buf[NAT_TRACEPARENT_SIZE + 1];
+  size_t len = 0;
+  /* The provider may link work itself: in_link_hook keeps that from
+   * asking it again (and from the link hook). */
+  e->in_link_hook = 1;
+  napi_status st = napi_get_reference_value(env, e->link_ctx_fn, &fn);
+  if (st == napi_ok) st = napi_get_undefined(env, &recv);
+  if (st == napi_ok) st = napi_call_function(env, recv, fn, 0, NULL, &result);
+  e->in_link_hook = 0;
+  if (st != napi_ok) {
+    napi_get_and_clear_last_exception(env, &exc);
+    e->link_ctx_errors++;
+  } else if (napi_typeof(env, result, &type) == napi_ok &&
+             type == napi_string) {
+    if (napi_get_value_string_utf8(env, result, buf, sizeof(buf), &len) ==
+            napi_ok &&
+        parse_traceparent(buf, len, tp) == 0)
+      tp->set = 1;
+    else
+      e->link_ctx_errors++;
+  } else if (type != napi_undefined && type != napi_null) {
+    e->link_ctx_errors++; /* undefined/null: no context, not an error */
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+int nat__traceparent_format(const nat__traceparent_t* tp, char* buf) {
+  static const char hex[] = "0123456789abcdef";
+  if (tp == NULL || !tp->set) return NAT_ENOENT;
+  char* p = buf;
+  *p++ = '0';
+  *p++ = '0';
+  *p++ = '-';
+  for (int i = 0; i < 16; i++) {
+    *p++ = hex[tp->trace_id[i] >> 4];
+    *p++ = hex[tp->trace_id[i] & 15];
+  }
+  *p++ = '-';
+  for (int i = 0; i < 8; i++) {
+    *p++ = hex[tp->span_id[i] >> 4];
+    *p++ = hex[tp->span_id[i] & 15];
+  }
+  *p++ = '-';
+  *p++ = hex[tp->flags >> 4];
+  *p++ = hex[tp->flags & 15];
+  *p = '\0';
+  return 0;
+}
+
+void nat__work_hook_call(nat__env_t* e, int phase, uint64_t link_id,
+                         uint64_t execute_id, uint32_t site) {
+  if (e == NULL || e->work_hook == NULL || e->closing) return;
+  napi_env env = e->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  /* An exception the callback left pending belongs to the callback: it is
+   * set aside for the hook's call and thrown again after it. */
+  bool pending = false;
+  napi_value saved = NULL, exc;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &saved) != napi_ok)
+    saved = NULL;
+  napi_value fn, recv, argv[4];
+  if (napi_get_reference_value(env, e->work_hook, &fn) == napi_ok &&
+      fn != NULL && napi_get_undefined(env, &recv) == napi_ok &&
+      napi_create_uint32(env, (uint32_t)phase, &argv[0]) == napi_ok &&
+      napi_create_double(env, (double)link_id, &argv[1]) == napi_ok &&
+      napi_create_double(env, (double)execute_id, &argv[2]) == napi_ok &&
+      napi_create_uint32(env, site, &argv[3]) == napi_ok &&
+      napi_call_function(env, recv, fn, 4, argv, NULL) != napi_ok)
+    napi_get_and_clear_last_exception(env, &exc);
+  if (saved != NULL) napi_throw(env, saved);
   napi_close_handle_scope(env, scope);
 }
 
@@ -60,7 +190,7 @@ void nat__mark_link(uint32_t site, uint32_t env, uint64_t execute_id,
   nat__emit_owed(NAT_EV_LINK, execute_id, *link_id, 0, site, env);
   nat__env_t* e = tls_env;
   if (e != NULL && e->link_hook != NULL && !e->in_link_hook && !e->closing)
-    link_hook_call(e, *link_id);
+    link_hook_call(e, *link_id, execute_id, site);
 }
 
 void nat__mark_ready(uint32_t site, uint32_t env, uint64_t execute_id,
@@ -170,14 +300,43 @@ void nat__async_close(napi_env env, nat__async_t* a) {
   a->resource = NULL;
 }
 
-void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
-                   const nat__async_t* a, void (*fn)(void*), void* arg) {
+/* A dispatched callback between the work hook's BEGIN and END calls, run
+ * inside the requester's context so that subscribers see it too. */
+typedef struct {
+  nat__env_t* e;
+  uint64_t link_id;
+  uint64_t execute_id;
+  uint32_t site;
+  void (*fn)(void*);
+  void* arg;
+} hooked_t;
+
+static void run_hooked(void* p) {
+  hooked_t* h = p;
+  nat__work_hook_call(h->e, NAT__WORK_BEGIN, h->link_id, h->execute_id,
+                      h->site);
+  h->fn(h->arg);
+  nat__work_hook_call(h->e, NAT__WORK_END, h->link_id, h->execute_id,
+                      h->site);
+}
+
+void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
+                   uint64_t link_id, int frame, const nat__async_t* a,
+                   void (*fn)(void*), void* arg) {
   nat__env_t* e = nat__env_current();
   uint64_t exec = 0;
   uint32_t depth = 0;
   if (frame && e != NULL && nat__frame_begin(e, site, ready_id, &exec) == 0)
     depth = e->depth;
 
+  /* One load when no bridge listens (the common case); with one, the work
+   * hook's BEGIN and END run inside the same context as the callback. */
+  hooked_t h;
+  if (e != NULL && e->work_hook != NULL && link_id != 0) {
+    h = (hooked_t){e, link_id, exec, site, fn, arg};
+    fn = run_hooked;
+    arg = &h;
+  }
   int ran = 0;
   napi_value resource, tramp;
   if (e != NULL && a->resource != NULL && a->ctx != NULL &&

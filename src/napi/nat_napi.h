@@ -65,7 +65,46 @@ typedef struct nat__env_s {
    * when off; in_link_hook stops a link made by the hook from recursing. */
   napi_ref link_hook;
   int in_link_hook;
+
+  /* Bridges to other tracers (lib/otel.js, lib/channel.js), each NULL
+   * unless JS registered it, so that a path without them costs one load:
+   * link_ctx_fn  nat.setLinkContext(): returns the requester's W3C
+   *              traceparent, asked at each JS-thread queue_link and
+   *              work_queue and kept with the task (nat__link_context).
+   * work_hook    (phase, linkID, executeID, site) around each dispatched
+   *              callback (NAT__WORK_*), registered only while the
+   *              TracingChannel has subscribers or the span bridge is on. */
+  napi_ref link_ctx_fn;
+  napi_ref work_hook;
+  uint64_t link_ctx_errors; /* provider calls that threw or returned junk */
 } nat__env_t;
+
+/* A W3C trace context captured at link time, binary: `set` is 0 when none
+ * was captured. Written once on the JS thread before the task or run is
+ * handed to any other thread (the enqueue publishes it), read-only after. */
+typedef struct {
+  uint8_t set;
+  uint8_t flags;
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+} nat__traceparent_t;
+
+/* Asks the env's link-context provider for the current traceparent and
+ * stores it in *tp (tp->set = 0 when there is no provider or no valid
+ * answer). JS thread of e; e may be NULL. */
+void nat__link_context(nat__env_t* e, nat__traceparent_t* tp);
+/* Formats *tp as a traceparent header value: NAT_TRACEPARENT_SIZE bytes
+ * with the NUL. 0, or NAT_ENOENT when none was captured. Any thread. */
+int nat__traceparent_format(const nat__traceparent_t* tp, char* buf);
+
+/* Phases of the work hook (nat__env_t.work_hook). */
+#define NAT__WORK_BEGIN 1 /* the callback is about to run, in its context */
+#define NAT__WORK_END 2   /* the callback returned (or threw) */
+#define NAT__WORK_ABORT 3 /* the item will not run normally (cancelled) */
+/* Calls the work hook when one is registered. JS thread of e. Keeps an
+ * exception the callback left pending: it is set aside and thrown again. */
+void nat__work_hook_call(nat__env_t* e, int phase, uint64_t link_id,
+                         uint64_t execute_id, uint32_t site);
 
 /* The env whose JS thread is the calling thread, or NULL. */
 nat__env_t* nat__env_current(void);
@@ -148,9 +187,11 @@ void nat__async_close_from(nat__anchor_t* an, napi_env env, nat__async_t* a);
  * AsyncLocalStorage see the requester; the microtask queue runs after it
  * when this is the outermost scope). Without a context fn runs directly.
  * Frames fn left open are closed with ours.
+ * `link_id` names the work item to the work hook (none when 0).
  */
-void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id, int frame,
-                   const nat__async_t* a, void (*fn)(void*), void* arg);
+void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
+                   uint64_t link_id, int frame, const nat__async_t* a,
+                   void (*fn)(void*), void* arg);
 
 /* Tracked queues (queue.c) and tracked async work (work.c): the entries
  * of the exported table, documented in include/napi_async_trace.h. */
@@ -171,6 +212,8 @@ int nat__work_create(napi_env env, const nat_work_options_t* o,
 int nat__work_queue(nat_work_t* w);
 int nat__work_cancel(nat_work_t* w);
 int nat__work_delete(nat_work_t* w);
+int nat__task_traceparent(const nat_task_t* t, char* buf);
+int nat__work_traceparent(const nat_work_t* w, char* buf);
 
 /* The exported table. */
 extern const nat_api_t nat__api;

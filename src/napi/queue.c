@@ -94,6 +94,7 @@ struct nat_task_s {
   uint64_t link_id;
   uint64_t ready_id;
   nat__async_t async;     /* its own context; none: the queue's shared */
+  nat__traceparent_t tp;  /* the requester's trace context (link time) */
   void* data;
   _Atomic int state;
 };
@@ -223,7 +224,7 @@ static void queue_call_js_task(napi_env env, napi_value js_cb, nat_queue_t* q,
    * (made in the creating frame), entered with napi_make_callback: the
    * threadsafe function's own callback scope does not carry
    * AsyncLocalStorage on Node 24+. */
-  nat__dispatch(env, q->site, t->ready_id, 1,
+  nat__dispatch(env, q->site, t->ready_id, t->link_id, 1,
                 nat__async_held(&t->async) ? &t->async : &q->shared,
                 run_user, &d);
   atomic_store(&t->state, TASK_DONE);
@@ -401,6 +402,9 @@ int nat__queue_link(nat_queue_t* q, nat_task_t** out) {
         napi_close_handle_scope(env, hs);
       }
     }
+    /* Before the link is recorded, so the link hook sees the task whole;
+     * a plain store published to other threads by the enqueue. */
+    if (e != NULL && e->link_ctx_fn != NULL) nat__link_context(e, &t->tp);
   }
   atomic_fetch_add(&q->refs, 1);
   nat__mark_link(q->site, q->env_serial, frame, &t->link_id);
@@ -493,8 +497,18 @@ int nat__task_cancel(nat_task_t* t) {
     return NAT_EALREADY;
   /* Never blocks: a context of the task's own goes to the JS thread
    * through the env's anchor (task_free). */
+  /* On the JS thread a subscriber hears of it at once (TracingChannel
+   * `error`); elsewhere only the recorded abort tells. */
+  if (on_thread(t->q))
+    nat__work_hook_call(nat__env_current(), NAT__WORK_ABORT, t->link_id, 0,
+                        t->q->site);
   task_abort(t);
   return 0;
+}
+
+int nat__task_traceparent(const nat_task_t* t, char* buf) {
+  if (t == NULL || buf == NULL) return NAT_EINVAL;
+  return nat__traceparent_format(&t->tp, buf);
 }
 
 int nat__task_ids(const nat_task_t* t, nat_id_t* link_id, nat_id_t* ready_id) {

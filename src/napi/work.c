@@ -43,6 +43,10 @@ struct nat_work_s {
    * napi_queue_async_work and read by complete (JS thread). */
   uint64_t link_id;
   nat__async_t async;
+  /* The requester's trace context: written by work_queue before
+   * napi_queue_async_work (which publishes it to the pool thread), read
+   * by execute and complete. */
+  nat__traceparent_t tp;
   _Atomic uint64_t ready_id; /* written on the pool, read by complete */
   _Atomic int state;
 };
@@ -89,8 +93,12 @@ static void work_complete(napi_env env, napi_status status, void* data) {
   memset(&w->async, 0, sizeof(w->async));
   atomic_store(&w->state, WORK_IDLE);
   complete_t c = {w, env, status};
-  nat__dispatch(env, site, atomic_load(&w->ready_id), !cancelled, &async,
-                run_user, &c);
+  uint64_t link_id = w->link_id;
+  if (cancelled)
+    nat__work_hook_call(nat__env_current(), NAT__WORK_ABORT, link_id, 0,
+                        site);
+  nat__dispatch(env, site, atomic_load(&w->ready_id), link_id, !cancelled,
+                &async, run_user, &c);
   nat__async_close(env, &async);
 }
 
@@ -152,6 +160,8 @@ int nat__work_queue(nat_work_t* w) {
   napi_env env = w->env;
   int err = nat__async_open(env, NULL, w->name, w->name_len, &w->async);
   if (err != 0) return err;
+  w->tp.set = 0;
+  if (e->link_ctx_fn != NULL) nat__link_context(e, &w->tp);
   nat__mark_link(w->site, w->env_serial, nat__frame_current(e), &w->link_id);
   atomic_store(&w->ready_id, 0);
   atomic_store(&w->state, WORK_QUEUED);
@@ -162,6 +172,11 @@ int nat__work_queue(nat_work_t* w) {
     return NAT_ENAPI;
   }
   return 0;
+}
+
+int nat__work_traceparent(const nat_work_t* w, char* buf) {
+  if (w == NULL || buf == NULL) return NAT_EINVAL;
+  return nat__traceparent_format(&w->tp, buf);
 }
 
 int nat__work_cancel(nat_work_t* w) {

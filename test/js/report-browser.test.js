@@ -253,6 +253,12 @@ test('the demo\'s report: header counts are the console\'s; screenshot', { skip:
     const { page, close } = await open(path.join(dir, 'report.html'))
     assert.equal(Number(await page.locator('#total-pending dd').textContent()), pending)
     assert.equal(Number(await page.locator('#total-sites dd').textContent()), table.length)
+    // The hasher's own worker threads make its results ready: no pool
+    // frames, but per site the time to ready and the loop wait.
+    const hash = await page.locator('#offthread-table tbody tr[data-site="hash:sha256"] td').allTextContents()
+    assert.equal(hash[1], '12', `12 hashes: ${hash}`)
+    assert.equal(hash[2], '2', 'on the hasher\'s two threads')
+    assert.ok(hash.slice(3).every((x) => /^\d+\.\d+$/.test(x)), `queued + ran and loop wait: ${hash}`)
     await page.screenshot({ path: path.join(OUT, 'report-demo.png'), fullPage: true })
     await close()
   } finally {

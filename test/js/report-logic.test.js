@@ -130,6 +130,16 @@ test('pool frames: made ready and run on a thread other than the requester\'s', 
   assert.equal(P.isPoolFrame(t(2), null, null), false)
 })
 
+test('work finished off the JS thread without a pool frame: link to ready and ready to callback per site', () => {
+  const rows = P.offThreadAnalysis([
+    { site: 'hash', env: 0, thread: 2, link: 0, ready: 10, begin: 12 },
+    { site: 'hash', env: 0, thread: 3, link: 5, ready: 25, begin: 26 },
+    { site: 'x', env: 0, thread: 2, link: null, ready: 3, begin: null }
+  ])
+  assert.deepEqual(rows.map((r) => [r.site, r.items, r.threads, r.work.count, r.work.max, r.loopWait.p50, r.loopWait.max]),
+    [['hash', 2, 2, 2, 20, 1, 2], ['x', 1, 1, 0, null, null, null]])
+})
+
 test('sampleSeries: the maximum and the time-weighted mean per pixel column', () => {
   const s = { t: [10, 20, 25, 40], v: [2, 5, 1, 0] }
   const r = P.sampleSeries(s, 0, 40, 4)

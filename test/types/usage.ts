@@ -85,6 +85,25 @@ export async function everything (t: { after (fn: () => void): void, name?: stri
   out.push(`${c.RECORD_SIZE} ${c.SITE_NAME_MAX} ${nat.version} ${nat.engine.version}`)
   out.push(String(nat.EVENT_TYPES.link), String(nat.EVENT_NAMES[1]), typeof nat.nativeApi)
   out.push(includeDir, typeof natDefault.enable, typeof registered.drain)
+
+  // OpenTelemetry, diagnostics_channel, link context.
+  const provider: nat.OtelTracerProvider = { getTracer: () => ({}) }
+  const opts: nat.OtelEnableOptions = { tracerProvider: provider, interval: 0, requireParentSpan: false }
+  if (opts.interval === 1) nat.otel.enable(opts)
+  const ended: number = nat.otel.flush()
+  const os: nat.OtelStats = nat.otel.stats()
+  out.push(String(ended), String(os.enabled), String(nat.otel.enabled))
+  nat.otel.disable()
+  if (nat.channel !== null) {
+    const onStart = (ctx: nat.WorkChannelContext) => { out.push(`${ctx.linkID} ${ctx.site} ${ctx.executeID}`) }
+    nat.channel.start.subscribe(onStart)
+    nat.channel.start.unsubscribe(onStart)
+    const handlers = { asyncStart: onStart }
+    nat.channel.subscribe(handlers)
+    out.push(String(nat.channel.hasSubscribers), String(nat.channel.unsubscribe(handlers)))
+  }
+  nat.setLinkContext(() => undefined)
+  nat.setLinkContext(null)
   nat.disable()
   return out
 }
