@@ -85,8 +85,14 @@ static _Atomic uint32_t thread_serials = 0;
 /* Records lost because a thread had no ring (allocation failed or the ring
  * limit was reached). Any thread adds; read by stats. */
 static _Atomic uint64_t ringless_dropped = 0;
-/* Bumped whenever a ring becomes FREE, so ringless threads retry
- * ring_acquire only when that could succeed. */
+/* Bumped whenever a ring becomes FREE or the ring limit is raised, so
+ * ringless threads retry ring_acquire only when that could succeed. The
+ * drain's bump is a release after its store of RING_FREE, and
+ * ring_acquire loads it with acquire: a thread that sees the new value
+ * then sees the ring FREE (with relaxed it could see the number, find no
+ * free ring, and never retry). nat__set_max_rings bumps after unlocking
+ * reg_mutex, and ring_acquire reads the limit under it after loading the
+ * number, so that bump needs no ordering of its own. */
 static _Atomic uint64_t free_generation = 0;
 
 /* Totals of rings that were recycled (drain_mutex). */
