@@ -58,6 +58,9 @@ function checkChromeTrace (t) {
     assert.ok(f.s.ts <= f.f.ts, 'a flow goes forward in time')
     // The end binds to the frame's slice: a slice on its thread begins there.
     assert.ok(slices.some((x) => x.pid === f.f.pid && x.tid === f.f.tid && x.ts === f.f.ts), `flow ${id} ends on a slice`)
+    // The start binds to the slice around it on its thread (issue 15: the
+    // root frame's links had none).
+    assert.ok(slices.some((x) => x.pid === f.s.pid && x.tid === f.s.tid && x.ts <= f.s.ts && f.s.ts <= x.ts + x.dur), `flow ${id} starts on a slice`)
   }
   return { slices, flows }
 }
