@@ -78,7 +78,7 @@ options:
   --pending <n>          pending items to show (default 20).
   --sites <n>            sites in the table (default 20; 0: no table).
   -h, --help             this text.`,
-  chrome: `usage: ${NAME} chrome <trace> [-o trace.chrome.json]
+  chrome: `usage: ${NAME} chrome <trace> [-o trace-chrome.json]
 
 Writes the Trace Event Format (JSON) that Perfetto (ui.perfetto.dev),
 chrome://tracing and Chromium DevTools (Performance, load profile) open:
@@ -124,7 +124,7 @@ const USAGE = `usage:
   ${NAME} record [-o trace.nat] [--stacks] [--js] [options] -- <command> [args...]
   ${NAME} report <trace> [-o report.html]
   ${NAME} stacks <trace> [--slowest N] [--pending N]
-  ${NAME} chrome <trace> [-o trace.chrome.json]   (Perfetto, chrome://tracing, DevTools)
+  ${NAME} chrome <trace> [-o trace-chrome.json]   (Perfetto, chrome://tracing, DevTools)
   ${NAME} folded <trace> [-o trace.folded]        (speedscope, flamegraph.pl)
   ${NAME} dot    <trace> [-o trace.dot]           (Graphviz)
   ${NAME} json   <trace> [-o trace.json]          (the JSON export)
