@@ -330,11 +330,26 @@ async function record (argv) {
       say(`the program ended (status ${status}) and no Node.js process of it was recorded: ${command[0]} is not a Node.js program and started none, or it was killed before the preload ran`)
       return status
     }
-    const { summary } = summarise(streamOut)
     const files = require('../lib/trace-stream').traceFiles(streamOut)
     let bytes = 0
     for (const f of files) bytes += fs.statSync(f).size
     const procs = files.length > 1 ? `, ${files.length} processes` : ''
+    const { scanTrace, GRAPH_LIMIT } = require('../lib/trace-load')
+    const scan = scanTrace(streamOut)
+    if (scan.events > GRAPH_LIMIT && !jsonOut) {
+      // A long trace: counts from the chunk headers and END chunks only
+      // (a full summary takes a while; \`stacks\` gives it).
+      let engine = 0
+      let writer = 0
+      for (const f of scan.files) {
+        if (f.end && f.end.stats) engine += f.end.stats.dropped || 0
+        if (f.end && f.end.recorder) writer += f.end.recorder.lost || 0
+      }
+      warnTruncated(scan.files.filter((f) => f.truncated).map((f) => ({ file: f.file, ...f.truncated })))
+      say(`wrote ${values.output} (${kB(bytes)}${procs}): ${scan.events} events; dropped while recording: ${engine} by the engine (full rings), ${writer} by the trace writer (it could not keep up); \`${NAME} stacks ${values.output}\` summarises it; program exit status ${status}`)
+      return status
+    }
+    const { summary } = summarise(streamOut)
     if (jsonOut) {
       try {
         exportJson(streamOut, jsonOut)
