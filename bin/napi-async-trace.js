@@ -52,6 +52,9 @@ options:
                          the recorder's own thread).
   --no-follow            record only the process <command> starts, not the
                          Node processes it starts.
+  --no-addons            no zero-code tracing of the addons the program
+                         loads (only work reported through the C ABI and
+                         marks is recorded).
   -h, --help             this text.
 
 Ctrl-C reaches the program (it stops as it would, the trace is finished).
@@ -121,7 +124,7 @@ options:
 }
 
 const USAGE = `usage:
-  ${NAME} record [-o trace.nat] [--stacks] [--js] [options] -- <command> [args...]
+  ${NAME} record [-o trace.nat] [--stacks] [--js] [--no-addons] [options] -- <command> [args...]
   ${NAME} report <trace> [-o report.html]
   ${NAME} stacks <trace> [--slowest N] [--pending N]
   ${NAME} chrome <trace> [-o trace-chrome.json]   (Perfetto, chrome://tracing, DevTools)
@@ -273,7 +276,8 @@ async function record (argv) {
     capacity: { type: 'string' },
     limit: { type: 'string' },
     compress: { type: 'boolean', default: true },
-    follow: { type: 'boolean', default: true }
+    follow: { type: 'boolean', default: true },
+    addons: { type: 'boolean', default: true }
   }, 0)
   if (r === null) return help('record')
   if (dash < 0 || dash === argv.length - 1) throw new UsageError('record needs the command after --, e.g. record -o trace.nat -- node app.js', 'record')
@@ -298,7 +302,7 @@ async function record (argv) {
     for (const n of fs.readdirSync(dir)) if (n.endsWith('.nat')) clearOutput(path.join(dir, n))
   }
   const preload = path.join(__dirname, '..', 'lib', 'record.js')
-  const options = { stacks: values.stacks, js: values.js, compress: values.compress, follow: values.follow }
+  const options = { stacks: values.stacks, js: values.js, compress: values.compress, follow: values.follow, addons: values.addons }
   if (capacity !== undefined) options.capacity = capacity
   if (stackLimit !== undefined) options.stackLimit = stackLimit
   if (limit !== undefined) options.limit = limit

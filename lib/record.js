@@ -19,7 +19,7 @@
 // Configured by the CLI through the environment:
 //   NAT_RECORD_OUT      the trace file of the first process
 //   NAT_RECORD_OPTIONS  JSON: { stacks, js, capacity, stackLimit, limit,
-//                       compress, follow }
+//                       compress, follow, addons }
 //   follow: false stops the processes the program starts from recording
 //   (they then do not inherit the preload).
 const fs = require('node:fs')
@@ -68,6 +68,9 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
     const ropts = {
       stacks: options.stacks === true,
       js: options.js === true,
+      // Zero-code tracing of the addons the program loads (record
+      // --no-addons turns it off).
+      addons: options.addons !== false,
       meta: { root: file === out }
     }
     // Ring capacity: the engine's default (65536 records, 3 MB per thread)

@@ -12,7 +12,7 @@ const { Worker, MessageChannel, receiveMessageOnPort } = require('node:worker_th
 const STATE = require('./recorder-state')
 const { validateObject, validateInteger, invalidArgType, invalidArgValue, natError } = require('./errors')
 
-const OPTIONS = new Set(['stacks', 'js', 'capacity', 'limit', 'compress', 'interval', 'meta', 'startTimeout'])
+const OPTIONS = new Set(['stacks', 'js', 'capacity', 'addons', 'limit', 'compress', 'interval', 'meta', 'startTimeout'])
 const DEFAULT_LIMIT = 1 << 18 // records waiting for the writer (12 MB when full)
 
 function recorderError (message) {
@@ -22,7 +22,7 @@ function recorderError (message) {
 /**
  * Starts recording into `file` (written as the program runs; readable up
  * to the last complete chunk after a crash). options:
- *   stacks, js, capacity   as enable()'s
+ *   stacks, js, capacity, addons   as enable()'s
  *   limit      most records waiting for the writer (default 262144);
  *              past it they are dropped and counted in the trace
  *   compress   deflate chunks (default true)
@@ -94,7 +94,7 @@ function recorder (nat, file, options = {}) {
   }
 
   const enableOptions = { drain: false }
-  for (const key of ['stacks', 'js', 'capacity']) if (options[key] !== undefined) enableOptions[key] = options[key]
+  for (const key of ['stacks', 'js', 'capacity', 'addons']) if (options[key] !== undefined) enableOptions[key] = options[key]
   nat.enable(enableOptions)
 
   // Link stacks are captured on this thread; they go to the writer in

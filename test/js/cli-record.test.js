@@ -35,7 +35,7 @@ function framesOf (file, site) {
 
 test('every command has --help that explains each of its options', () => {
   const expect = {
-    record: ['--output', '--stacks', '--stack-limit', '--js', '--capacity', '--limit', '--no-compress', '--no-follow', '--help'],
+    record: ['--output', '--stacks', '--stack-limit', '--js', '--capacity', '--limit', '--no-compress', '--no-follow', '--no-addons', '--help'],
     report: ['--output', '--max-events'],
     stacks: ['--slowest', '--pending', '--sites'],
     chrome: ['--output', '--max-events'],
