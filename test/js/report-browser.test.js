@@ -294,3 +294,44 @@ test('a 250k-frame synthetic trace loads, zooms and selects; screenshot', { skip
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('edge cases load without script errors: an empty graph, frames without times, a cut to maxFrames', { skip: SKIP, timeout: 120_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-report-'))
+  try {
+    // Empty.
+    let { page, close } = await open(writeReport(dir, nat.graph([]), {}))
+    assert.equal(await page.evaluate(() => window.natReport.frames), 0)
+    assert.equal(await page.locator('#timeline-note').textContent(), 'No frames in this trace.')
+    assert.equal(await page.locator('#pending-groups tbody td.empty').textContent(), 'Nothing pending.')
+    await close()
+    // The seed format: no timestamps, stacks intact.
+    const seed = [
+      { event: 'link', executeID: 0, linkID: 1 }, { event: 'link', executeID: 0, linkID: 2 },
+      { event: 'ready', executeID: 0, linkID: 1, readyID: 3 }, { event: 'executionBegin', executeID: 4, readyID: 3 },
+      { event: 'ready', executeID: 4, linkID: 2, readyID: 5 }, { event: 'executionEnd', executeID: 4 },
+      { event: 'executionBegin', executeID: 6, readyID: 5 }, { event: 'executionEnd', executeID: 6 }
+    ];
+    ({ page, close } = await open(writeReport(dir, nat.graph(seed), {})))
+    assert.match(await page.locator('#timeline-note').textContent(), /^2 frame\(s\) have no timestamps/)
+    await page.evaluate(() => { location.hash = '#frame=6' })
+    await page.reload()
+    await page.locator('body[data-selected="6"]').waitFor()
+    assert.deepEqual(await page.locator('#stack-panel [data-kind]').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind'))),
+      nat.graph(seed).stack(6).map((x) => x.kind))
+    await close()
+    // Cut to 50 frames of a synthetic trace: the pending group's requester
+    // may be left out; the pool figures still cover every frame.
+    const { events } = syntheticPoolTrace({ requests: 30, leaks: 1 })
+    const g = nat.graph(events);
+    ({ page, close } = await open(writeReport(dir, g, { maxFrames: 50 })))
+    assert.equal(await page.evaluate(() => window.natReport.frames), 50)
+    assert.match(await page.locator('#frames-omitted').textContent(), new RegExp(`^${g.frames().length - 50} of ${g.frames().length} frames left out`))
+    const items = (await page.locator('#pool-table tbody td:nth-child(2)').allTextContents()).reduce((n, x) => n + Number(x.split(' ')[0]), 0)
+    assert.equal(items, 90, 'every pool frame counted')
+    await page.locator('#pending-groups tr.group-row').first().click()
+    assert.equal(await page.locator('#stack-panel .pending-intro').count(), 1)
+    await close()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
