@@ -15,10 +15,14 @@
 //                BasicTracerProvider and a BatchSpanProcessor whose
 //                exporter drops what it gets; every item linked inside an
 //                active span
+//   unsampled    the same with the AlwaysOffSampler: every span is
+//                started and dropped by the sampler (non-recording)
 //
 // Each measurement runs in a fresh process; variants are interleaved round
 // by round so that drift on the machine hits all of them alike; the table
-// gives the median and the min..max spread of items/s and ns per item.
+// gives the median and the min..max spread of items/s, wall-clock ns per
+// item, and CPU ns per item (all threads of the process: the figure that
+// holds up on a busy machine, where wall clock moves with the neighbours).
 //
 //   node bench/otel.js [--runs N] [--items N] [--baseline REV]
 const { spawnSync, execFileSync } = require('node:child_process')
@@ -43,16 +47,17 @@ async function child (variant, items, engineRoot) {
   } else if (variant === 'traceparent') {
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
     nat.setLinkContext(() => tp)
-  } else if (variant === 'spans') {
+  } else if (variant === 'spans' || variant === 'unsampled') {
     const api = require('@opentelemetry/api')
     const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks')
-    const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base')
+    const { BasicTracerProvider, BatchSpanProcessor, AlwaysOffSampler } = require('@opentelemetry/sdk-trace-base')
     let exported = 0
     const exporter = {
       export (spans, done) { exported += spans.length; done({ code: 0 }) },
       shutdown () { return Promise.resolve() }
     }
     provider = new BasicTracerProvider({
+      sampler: variant === 'unsampled' ? new AlwaysOffSampler() : undefined,
       spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 1 << 16, maxExportBatchSize: 4096, scheduledDelayMillis: 50 })]
     })
     api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
@@ -62,23 +67,26 @@ async function child (variant, items, engineRoot) {
     child.exported = () => exported
   }
   nat.enable({ capacity: 1 << 18 })
-  const drain = variant === 'spans' ? () => { nat.drain(); nat.otel.flush() } : () => nat.drain()
+  const drain = tracer !== null ? () => { nat.drain(); nat.otel.flush() } : () => nat.drain()
 
   const run = (n) => new Promise((resolve) => {
     let seen = 0
     const cb = () => { if ((++seen & (DRAIN_EVERY - 1)) === 0) drain() }
+    const c0 = process.cpuUsage()
     const t0 = process.hrtime.bigint()
     const go = () => bench.queueRun('task', n, 1024, cb, () => {
       drain()
-      resolve(Number(process.hrtime.bigint() - t0))
+      const ns = Number(process.hrtime.bigint() - t0)
+      const c = process.cpuUsage(c0)
+      resolve({ ns, cpuNs: (c.user + c.system) * 1000 })
     })
     if (tracer !== null) tracer.startActiveSpan('bench', (span) => { go(); span.end() })
     else go()
   })
   await run(20000) // warm-up
-  const ns = await run(items)
-  const out = { variant, items, ns, itemsPerSec: items / (ns / 1e9), nsPerItem: ns / items }
-  if (variant === 'spans') {
+  const { ns, cpuNs } = await run(items)
+  const out = { variant, items, ns, itemsPerSec: items / (ns / 1e9), nsPerItem: ns / items, cpuNsPerItem: cpuNs / items }
+  if (tracer !== null) {
     await provider.forceFlush()
     out.spans = nat.otel.stats().ended
     out.exported = child.exported()
@@ -118,7 +126,7 @@ function main () {
   const items = Number(opt('--items', '500000'))
   const baseline = opt('--baseline', null)
   buildIn(root)
-  const engines = { off: root, channel: root, traceparent: root, spans: root }
+  const engines = { off: root, channel: root, traceparent: root, spans: root, unsampled: root }
   let baseDir = null
   if (baseline !== null) {
     baseDir = baselineTree(baseline)
@@ -135,22 +143,24 @@ function main () {
         results[v].push(JSON.parse(c.stdout.trim().split('\n').pop()))
       }
       process.stderr.write(`round ${r + 1}/${runs}: ` +
-        variants.map((v) => `${v} ${results[v][r].nsPerItem.toFixed(0)} ns/item`).join(', ') + '\n')
+        variants.map((v) => `${v} ${results[v][r].cpuNsPerItem.toFixed(0)} CPU ns/item`).join(', ') + '\n')
     }
   } finally {
     if (baseDir !== null) fs.rmSync(baseDir, { recursive: true, force: true })
   }
-  const ref = median(results.off.map((x) => x.nsPerItem))
+  const ref = median(results.off.map((x) => x.cpuNsPerItem))
   console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${items} items per run, ${runs} runs interleaved` +
     (baseline !== null ? `, base = ${baseline}` : ''))
-  console.log('variant      items/s (median, min..max)        ns/item (median, min..max)   vs off')
+  console.log('| variant | items/s (median, min..max) | wall ns/item | CPU ns/item (median, min..max) | CPU vs off |')
+  console.log('| --- | --- | --- | --- | --- |')
   for (const v of variants) {
     const ips = results[v].map((x) => x.itemsPerSec)
     const nsi = results[v].map((x) => x.nsPerItem)
-    const m = median(nsi)
-    console.log(`${v.padEnd(12)} ${(median(ips) / 1e6).toFixed(3)} M/s (${(Math.min(...ips) / 1e6).toFixed(3)}..${(Math.max(...ips) / 1e6).toFixed(3)})`.padEnd(47) +
-      `${m.toFixed(0)} (${Math.min(...nsi).toFixed(0)}..${Math.max(...nsi).toFixed(0)})`.padEnd(29) +
-      `${m >= ref ? '+' : ''}${(m - ref).toFixed(0)} ns`)
+    const cpu = results[v].map((x) => x.cpuNsPerItem)
+    const m = median(cpu)
+    console.log(`| ${v} | ${(median(ips) / 1e6).toFixed(3)} M (${(Math.min(...ips) / 1e6).toFixed(3)}..${(Math.max(...ips) / 1e6).toFixed(3)}) | ` +
+      `${median(nsi).toFixed(0)} | ${m.toFixed(0)} (${Math.min(...cpu).toFixed(0)}..${Math.max(...cpu).toFixed(0)}) | ` +
+      `${m >= ref ? '+' : ''}${(m - ref).toFixed(0)} ns |`)
   }
   const s = results.spans.map((x) => `${x.spans}/${x.exported}`)
   console.log(`spans ended/exported per spans run: ${s.join(', ')}`)

@@ -173,10 +173,29 @@ function create (nat) {
       linkTs: ts,
       readyTs: -1,
       readyID: 0,
+      readyThread: 0,
       beginTs: -1,
-      executeID: -1
+      executeID: -1,
+      execThread: 0
     })
     s.counts.started++
+  }
+
+  // The attributes an item has by its end (one call, not one per field);
+  // `endTs` -1 when it never ran.
+  function finalAttributes (item, endTs) {
+    const a = {}
+    if (item.readyTs >= 0) {
+      a['nat.thread.ready'] = item.readyThread
+      a['nat.queue_wait_ns'] = item.readyTs - item.linkTs
+    }
+    if (item.beginTs >= 0) {
+      a['nat.execute_id'] = item.executeID
+      a['nat.thread.execution'] = item.execThread
+      if (item.readyTs >= 0) a['nat.loop_wait_ns'] = item.beginTs - item.readyTs
+      if (endTs >= 0) a['nat.run_ns'] = endTs - item.beginTs
+    }
+    return a
   }
 
   // Drops an item's entries in the ready and frame maps.
@@ -202,9 +221,8 @@ function create (nat) {
         item.readyTs = batch.tsAt(i)
         item.readyID = readyID
         s.readies.set(readyID, item)
-        item.span.addEvent('ready', { 'nat.thread': batch.threadAt(i), 'nat.ready_id': readyID }, toHrTime(item.readyTs))
-        item.span.setAttribute('nat.thread.ready', batch.threadAt(i))
-        item.span.setAttribute('nat.queue_wait_ns', item.readyTs - item.linkTs)
+        item.readyThread = batch.threadAt(i)
+        item.span.addEvent('ready', { 'nat.thread': item.readyThread, 'nat.ready_id': readyID }, toHrTime(item.readyTs))
       } else if (type === T_READY_FAILED) {
         const item = s.readies.get(batch.readyIDAt(i))
         if (item === undefined) continue
@@ -223,17 +241,15 @@ function create (nat) {
         item.executeID = executeID
         item.beginTs = batch.tsAt(i)
         s.frames.set(executeID, item)
+        item.execThread = thread
         item.span.addEvent('executionBegin', { 'nat.thread': thread, 'nat.execute_id': executeID }, toHrTime(item.beginTs))
-        item.span.setAttribute('nat.execute_id', executeID)
-        item.span.setAttribute('nat.thread.execution', thread)
-        if (item.readyTs >= 0) item.span.setAttribute('nat.loop_wait_ns', item.beginTs - item.readyTs)
       } else if (type === T_END) {
         const item = s.frames.get(batch.executeIDAt(i))
         if (item === undefined) continue
         s.frames.delete(item.executeID)
         const ts = batch.tsAt(i)
         item.span.addEvent('executionEnd', { 'nat.thread': batch.threadAt(i) }, toHrTime(ts))
-        item.span.setAttribute('nat.run_ns', ts - item.beginTs)
+        item.span.setAttributes(finalAttributes(item, ts))
         item.span.end(toHrTime(ts))
         s.items.delete(item.linkID)
         s.counts.ended++
@@ -244,7 +260,9 @@ function create (nat) {
         s.items.delete(linkID)
         forget(item)
         item.span.setStatus({ code: s.api.SpanStatusCode.ERROR, message: 'aborted: the work item never ran' })
-        item.span.setAttribute('nat.aborted', true)
+        const attrs = finalAttributes(item, -1)
+        attrs['nat.aborted'] = true
+        item.span.setAttributes(attrs)
         item.span.end(toHrTime(batch.tsAt(i)))
         s.counts.aborted++
       } else if (type === EVENT_TYPES.lost) {

@@ -19,6 +19,7 @@ const path = require('node:path')
 const { AsyncGraph } = require('./graph')
 const { poolAnalysis, isPoolFrame, offThreadAnalysis } = require('./report/pool')
 const { groupPending } = require('./report/group')
+const { toSteps } = require('./report/codec')
 const {
   invalidArgType, invalidArgValue, validateInteger, validateObject, validateString
 } = require('./errors')
@@ -29,7 +30,7 @@ const DEFAULT_MAX_FRAMES = 250000
 const MAX_FRAMES_LIMIT = 10000000
 const MAX_PROBLEMS_SHOWN = 200
 // Bumped when the shape of the embedded data changes.
-const DATA_VERSION = 2
+const DATA_VERSION = 3
 
 /**
  * Renders graph (an AsyncGraph) as one HTML document (a string) that needs
@@ -150,12 +151,15 @@ function selectFrames (graph, all, maxFrames) {
 //   omitted: null or { events, frames, reason } (renderReport's option)
 //   sites:   site names; every `site` below is an index here
 //   lanes:   [{ env, thread, pool }], one timeline lane each
-//   frames:  { id, site, lane, begin, end, ready, parent }, by begin time
-//            (parent: the index here of the frame that linked, or -1)
-//   readies: { id, site, thread, env, ts, link, by, lane } of the drawn
+//   frames:  { id, site, lane, beginStep, duration, ready, parent }, by
+//            begin time (parent: the index here of the frame that linked,
+//            or -1; duration null when not ended)
+//   readies: { id, site, thread, env, tsStep, link, by, lane } of the drawn
 //            frames, by lane (-1: no lane or no time, last) then time
-//   links:   { id, site, thread, env, ts, frame, stack } (stack: an index
-//            in `stacks` or -1)
+//   links:   { id, site, thread, env, tsStep, frame, stack } (stack: an
+//            index in `stacks` or -1)
+//   Times (ns from t0) travel as steps, each minus the previous known one
+//   (*Step, pool series' dt; lib/report/codec.js); null where unknown.
 //   others:  { id, site, thread, env } of frames named by a ready or a
 //            pending group but not embedded
 //   stacks:  JS stack strings of links
@@ -354,6 +358,25 @@ function reportData (graph, { title, generated, maxFrames, exclude = new Set(), 
     run: summary(s.run)
   }))
 
+  // Times as steps (lib/report/codec.js): frames by begin, readies by lane
+  // and time, links in frame order, the pool's series by time.
+  const encodedFrames = {
+    id: frames.id,
+    site: frames.site,
+    lane: frames.lane,
+    beginStep: toSteps(frames.begin),
+    duration: frames.begin.map((b, i) => b === null || frames.end[i] === null ? null : frames.end[i] - b),
+    ready: frames.ready,
+    parent: frames.parent
+  }
+  const withSteps = (cols) => {
+    const { ts, ...rest } = cols
+    return { ...rest, tsStep: toSteps(ts) }
+  }
+  const series = (x) => ({ dt: toSteps(x.t), v: x.v })
+  pool.busy = series(pool.busy)
+  pool.queue = series(pool.queue)
+
   return {
     version: DATA_VERSION,
     title,
@@ -376,9 +399,9 @@ function reportData (graph, { title, generated, maxFrames, exclude = new Set(), 
     omitted,
     sites,
     lanes,
-    frames,
-    readies,
-    links,
+    frames: encodedFrames,
+    readies: withSteps(readies),
+    links: withSteps(links),
     others,
     stacks,
     siteStats,
@@ -414,6 +437,7 @@ const CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-i
 const VIEWER_DIR = path.join(__dirname, 'report')
 const VIEWER_MODULES = {
   walk: path.join(__dirname, 'walk.js'),
+  codec: path.join(VIEWER_DIR, 'codec.js'),
   model: path.join(VIEWER_DIR, 'model.js'),
   layout: path.join(VIEWER_DIR, 'layout.js'),
   pool: path.join(VIEWER_DIR, 'pool.js'),

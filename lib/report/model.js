@@ -8,6 +8,7 @@
 // Runs in the page (inlined by lib/report.js) and in Node (unit tests):
 // it touches no DOM.
 const { walkStack } = require('../walk')
+const { fromSteps } = require('./codec')
 
 // Column arrays of the JSON (null where a time is unknown) as a Float64Array
 // (NaN where unknown).
@@ -30,6 +31,9 @@ function indexOf (ids) {
 function buildModel (data) {
   const fr = data.frames
   const n = fr.id.length
+  const begin = fromSteps(fr.beginStep)
+  const end = new Float64Array(n)
+  for (let i = 0; i < n; i++) end[i] = fr.duration[i] === null ? NaN : begin[i] + fr.duration[i]
   const m = {
     data,
     n,
@@ -39,11 +43,13 @@ function buildModel (data) {
       id: f64(fr.id),
       site: Int32Array.from(fr.site),
       lane: Int32Array.from(fr.lane),
-      begin: f64(fr.begin),
-      end: f64(fr.end),
+      begin,
+      end,
       ready: f64(fr.ready)
     },
     frameIndex: indexOf(fr.id),
+    readyTs: fromSteps(data.readies.tsStep),
+    linkTs: fromSteps(data.links.tsStep),
     _lookup: null, // the readies', links' and others' ID maps, made on first use
     span: 1,
     parent: Int32Array.from(fr.parent),
@@ -100,13 +106,13 @@ function walkSource (m) {
       const j = lookup(m).ready.get(id)
       if (j === undefined) return undefined
       const r = d.readies
-      return { kind: 'ready', id, site: siteName(m, r.site[j]), thread: r.thread[j], env: r.env[j], ts: r.ts[j], linkID: r.link[j], readyBy: r.by[j] }
+      return { kind: 'ready', id, site: siteName(m, r.site[j]), thread: r.thread[j], env: r.env[j], ts: nul(m.readyTs[j]), linkID: r.link[j], readyBy: r.by[j] }
     },
     link (id) {
       const j = lookup(m).link.get(id)
       if (j === undefined) return undefined
       const l = d.links
-      const step = { kind: 'link', id, site: siteName(m, l.site[j]), thread: l.thread[j], env: l.env[j], ts: l.ts[j], frame: l.frame[j] }
+      const step = { kind: 'link', id, site: siteName(m, l.site[j]), thread: l.thread[j], env: l.env[j], ts: nul(m.linkTs[j]), frame: l.frame[j] }
       if (l.stack[j] >= 0 && l.stack[j] < d.stacks.length) step.stack = d.stacks[l.stack[j]]
       return step
     }

@@ -7,6 +7,7 @@
 // computed over the whole trace at render time.
 const { el, ms, cssVar } = require('./dom')
 const { sampleSeries } = require('./pool')
+const { fromSteps } = require('./codec')
 
 const CHART_H = 90
 
@@ -21,8 +22,8 @@ function createPoolView (pool, { section, verdict, detail, canvas, table, plot, 
   section.setAttribute('data-pool-size', String(pool.size))
   const theme = { busy: cssVar('--pool-busy'), queue: cssVar('--pool-queue'), muted: cssVar('--muted'), tick: cssVar('--tick') }
   const ctx = canvas.getContext('2d')
-  const busy = { t: Float64Array.from(pool.busy.t), v: Float64Array.from(pool.busy.v) }
-  const queue = { t: Float64Array.from(pool.queue.t), v: Float64Array.from(pool.queue.v) }
+  const busy = { t: fromSteps(pool.busy.dt), v: Float64Array.from(pool.busy.v) }
+  const queue = { t: fromSteps(pool.queue.dt), v: Float64Array.from(pool.queue.v) }
 
   let sized = ''
   function draw (view) {

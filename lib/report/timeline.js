@@ -35,7 +35,7 @@ function readyMarks (m) {
     if (lane >= 0 && lane < runs.length) runs[lane] = { from: j, to: k }
     j = k
   }
-  return { ts: Float64Array.from(r.ts, (t) => t === null ? NaN : t), site: Int32Array.from(r.site), runs }
+  return { ts: m.readyTs, site: Int32Array.from(r.site), runs }
 }
 
 function createTimeline (m, canvas, { colours, onSelect, onHover, onDraw }) {

@@ -140,6 +140,14 @@ test('work finished off the JS thread without a pool frame: link to ready and re
     [['hash', 2, 2, 2, 20, 1, 2], ['x', 1, 1, 0, null, null, null]])
 })
 
+test('times travel as steps and come back exact, unknown ones as NaN', () => {
+  const { toSteps, fromSteps } = require(`${root}/lib/report/codec`)
+  const t = [5, 17, null, 16, 1e10 + 3, null]
+  assert.deepEqual(toSteps(t), [5, 12, null, -1, 1e10 + 3 - 16, null])
+  assert.deepEqual([...fromSteps(toSteps(t))], [5, 17, NaN, 16, 1e10 + 3, NaN])
+  assert.deepEqual([...fromSteps([])], [])
+})
+
 test('sampleSeries: the maximum and the time-weighted mean per pixel column', () => {
   const s = { t: [10, 20, 25, 40], v: [2, 5, 1, 0] }
   const r = P.sampleSeries(s, 0, 40, 4)

@@ -93,7 +93,7 @@ test('the page embeds frames, stacks, site totals and pending work', async () =>
   assert.equal(data.totals.lost, g.lost)
   assert.equal(data.totals.problems, g.problemCount)
   assert.equal(data.frames.id.length, g.frames().length)
-  for (const k of ['site', 'lane', 'begin', 'end', 'ready']) assert.equal(data.frames[k].length, data.frames.id.length, `frames.${k} is a whole column`)
+  for (const k of ['site', 'lane', 'beginStep', 'duration', 'ready', 'parent']) assert.equal(data.frames[k].length, data.frames.id.length, `frames.${k} is a whole column`)
   assert.deepEqual(data.siteStats.map((s) => s.site), g.sites().map((s) => s.site))
   assert.equal(data.totals.sites, g.sites().length, 'the header counts the sites of the console\'s table')
   assert.ok(data.pendingGroups.some((p) => p.kind === 'link' && p.ids.includes(leak) && p.site === 'leak:q'))
