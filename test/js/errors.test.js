@@ -111,6 +111,8 @@ test('the sources use no code outside the map', () => {
     if (fs.existsSync(path.join(root, d))) walk(path.join(root, d))
   }
   assert.ok(files.length > 20)
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+  const errorsSection = readme.slice(readme.indexOf('\n## Errors'), readme.indexOf('\n## ', readme.indexOf('\n## Errors') + 1))
   const bad = []
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8')
@@ -121,6 +123,10 @@ test('the sources use no code outside the map', () => {
     for (const m of text.matchAll(/code\s*[=:]\s*['"]((?!NAT_)[A-Z][A-Z_]+)['"]/g)) bad.push(`${rel}: code ${m[1]}`)
     for (const m of text.matchAll(/['"](ERR_[A-Z_]+)['"]/g)) bad.push(`${rel}: ${m[1]}`)
     for (const m of text.matchAll(/napi_throw_(?:type_|range_)?error\(\s*env,\s*"([^"]*)"/g)) bad.push(`${rel}: napi_throw_* with code "${m[1]}"`)
+    // Warning codes are listed in the README's Errors section.
+    for (const m of text.matchAll(/emitWarning\([\s\S]{0,400}?code: '([A-Z_]+)'/g)) {
+      if (!errorsSection.includes(`\`${m[1]}\``)) bad.push(`${rel}: warning code ${m[1]} is not listed in the README's Errors section`)
+    }
   }
   assert.deepEqual(bad, [])
 })

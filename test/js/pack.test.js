@@ -14,6 +14,20 @@ const { root } = require('./helpers')
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
+// The linux-arm64 prebuild is cross-compiled on linux-x64 when Debian's
+// gcc-aarch64-linux-gnu is there (scripts/build.js --prebuild); CI has it.
+const CROSS = process.platform === 'linux' && process.arch === 'x64' &&
+  spawnSync('aarch64-linux-gnu-gcc', ['--version'], { stdio: 'ignore' }).status === 0
+const NO_CROSS = CROSS ? false : 'no aarch64-linux-gnu-gcc to cross-compile the arm64 prebuild: apt-get install -y gcc-aarch64-linux-gnu'
+let packed = null // what the pack test saw: { files, arm64Machine }
+
+// e_machine of an ELF file: 62 x86-64, 183 AArch64.
+function elfMachine (file) {
+  const b = fs.readFileSync(file)
+  assert.equal(b.toString('latin1', 1, 4), 'ELF', `${file} is not ELF`)
+  return b.readUInt16LE(18)
+}
+
 function run (cmd, args, cwd) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } })
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`)
@@ -46,6 +60,8 @@ test('npm pack, then npm install <tgz> offline in an empty project', { timeout: 
     run(npm, ['init', '-y'], app)
     run(npm, ['install', '--offline', '--no-audit', '--no-fund', path.join(dir, info.filename)], app)
     const pkg = path.join(app, 'node_modules', 'napi-async-trace')
+    const arm64 = path.join(pkg, 'prebuilds', 'linux-arm64', 'napi-async-trace.node')
+    packed = { files, arm64Machine: fs.existsSync(arm64) ? elfMachine(arm64) : null }
     const probe = `
       const nat = require('napi-async-trace')
       nat.enable()
@@ -72,4 +88,10 @@ test('npm pack, then npm install <tgz> offline in an empty project', { timeout: 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('the tarball carries the linux-arm64 prebuild, an AArch64 ELF object', { skip: NO_CROSS }, () => {
+  assert.ok(packed !== null, 'the pack test ran first')
+  assert.ok(packed.files.includes('prebuilds/linux-arm64/napi-async-trace.node'), 'the tarball lacks prebuilds/linux-arm64')
+  assert.equal(packed.arm64Machine, 183)
 })
