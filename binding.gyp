@@ -13,7 +13,11 @@
         "src/napi/binding.c",
         "src/napi/queue.c",
         "src/napi/work.c",
-        "src/napi/hub.c"
+        "src/napi/hub.c",
+        "src/napi/wrap.c",
+        "src/napi/wrap_work.c",
+        "src/napi/wrap_tsfn.c",
+        "src/napi/wrap_binding.c"
       ],
       "include_dirs": ["include", "src/core", "src/napi", "src/interpose"],
       "defines": [

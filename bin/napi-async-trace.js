@@ -2,7 +2,7 @@
 'use strict'
 // napi-async-trace: record a program, then look at what it did.
 //
-//   napi-async-trace record [-o trace.json] [--stacks] [--js] -- node app.js [args]
+//   napi-async-trace record [-o trace.json] [--stacks] [--js] [--no-addons] -- node app.js [args]
 //   napi-async-trace report trace.json [-o report.html]
 //   napi-async-trace stacks trace.json [--slowest N] [--pending N]
 //   napi-async-trace chrome trace.json [-o trace.chrome.json]
@@ -20,7 +20,7 @@ const { parseArgs } = require('node:util')
 
 const NAME = 'napi-async-trace'
 const USAGE = `usage:
-  ${NAME} record [-o trace.json] [--stacks] [--js] -- <command> [args...]
+  ${NAME} record [-o trace.json] [--stacks] [--js] [--no-addons] -- <command> [args...]
   ${NAME} report <trace.json> [-o report.html]
   ${NAME} stacks <trace.json> [--slowest N] [--pending N]
   ${NAME} chrome <trace.json> [-o trace.chrome.json]   (Perfetto, chrome://tracing)
@@ -84,7 +84,8 @@ async function record (argv) {
   const { values } = parse(argv.slice(0, dash), {
     output: { type: 'string', short: 'o', default: 'trace.json' },
     stacks: { type: 'boolean', default: false },
-    js: { type: 'boolean', default: false }
+    js: { type: 'boolean', default: false },
+    'no-addons': { type: 'boolean', default: false } // no zero-code tracing of addons
   }, 0)
   const command = argv.slice(dash + 1)
   const out = path.resolve(values.output)
@@ -95,7 +96,7 @@ async function record (argv) {
     ...process.env,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS || ''} --require ${JSON.stringify(preload)}`.trim(),
     NAT_RECORD_OUT: out,
-    NAT_RECORD_OPTIONS: JSON.stringify({ stacks: values.stacks, js: values.js })
+    NAT_RECORD_OPTIONS: JSON.stringify({ stacks: values.stacks, js: values.js, addons: !values['no-addons'] })
   }
   say(`recording \`${command.join(' ')}\` into ${values.output}`)
   const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env })

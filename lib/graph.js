@@ -404,6 +404,36 @@ class AsyncGraph {
     return children
   }
 
+  // Sets o.chainStack and o.chainStackLinkID from the first link with a JS
+  // stack found walking from slot s towards the root (a bounded walk).
+  _chainStack (s, o) {
+    if (this._stacks === null) return
+    for (let hops = 0; hops < 64 && s !== undefined; hops++) {
+      const k = this._kind[s]
+      let frameID
+      if (k === KIND_LINK) {
+        const stack = this._stackOf(this._id[s])
+        if (stack !== undefined) {
+          o.chainStack = stack
+          o.chainStackLinkID = this._id[s]
+          return
+        }
+        frameID = this._a[s]
+      } else if (k === KIND_READY) {
+        s = this._slot.get(this._a[s])
+        continue
+      } else {
+        const [r, l] = this._hops(s)
+        if (r < 0 || l < 0) return
+        s = l
+        continue
+      }
+      if (frameID === 0) return
+      s = this._slot.get(frameID)
+      if (s !== undefined && this._kind[s] !== KIND_FRAME) return
+    }
+  }
+
   _stackOf (linkID) {
     const slot = this._slot.get(linkID)
     if (slot !== undefined && (this._flags[slot] & FLAG_FILE)) return this._fileStacks.get(linkID)
@@ -525,6 +555,11 @@ class AsyncGraph {
         o = this._frameObject(s)
       }
       if (o !== null) {
+        // Work that native code linked on its own thread (the completion
+        // of an async work run, linked inside its pool frame) has no JS
+        // stack of its own: chainStack is the nearest one up its chain, the
+        // JS call that started it (chainStackLinkID says which link it was).
+        if (o.stack === undefined) this._chainStack(s, o)
         o.age = now - o.ts
         out.push(o)
       }

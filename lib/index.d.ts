@@ -90,6 +90,12 @@ export interface EnableOptions {
   limit?: number
   /** false: this program does not read with drain(); no queue is kept for it until drain() is first called. Default true. */
   drain?: boolean
+  /**
+   * Zero-code tracing of unmodified Node-API addons: true rebinds the
+   * addons loaded now and hooks process.dlopen for later ones; false puts
+   * every rebound import back (process-wide); absent keeps it.
+   */
+  addons?: boolean
 }
 
 export interface ConsumerOptions {
@@ -121,6 +127,42 @@ export class Consumer {
   /** Counts n records it took but could not use as its own loss. */
   countLost(n: number): void
   close(): void
+}
+
+
+/** Counts for one wrapped import of an addon. */
+export interface AddonImportCount {
+  rebound: number
+  already: number
+  skipped: number
+  failed: number
+  /** Of rebound + already: GLOB_DAT slots (the rest are JUMP_SLOT). */
+  globDat: number
+}
+
+/** One addon seen by zero-code tracing (addons()). */
+export interface AddonInfo {
+  path: string
+  /** npm package (platform suffix dropped) or file name: the site prefix. */
+  module: string
+  /** 'OK' when every wrapped import reaches the engine; else why not. */
+  status: 'OK' | 'NO_DYNAMIC' | 'BAD_DYNAMIC' | 'PARTIAL' | 'MPROTECT' | 'UNSUPPORTED' | 'NOT_FOUND' | string
+  message: string
+  errno: number
+  rebound: number
+  already: number
+  skipped: number
+  failed: number
+  mprotects: number
+  imports: Record<string, AddonImportCount>
+  /**
+   * 'enable': loaded before enable({ addons: true }); 'load': rebound by the
+   * process.dlopen hook before its init ran; 'after-init': rebound right
+   * after Node's dlopen (addons that register from a static constructor).
+   */
+  when: 'enable' | 'load' | 'after-init'
+  /** False after enable({ addons: false }). */
+  active: boolean
 }
 
 export interface DrainOptions {
@@ -222,6 +264,13 @@ export type PendingItem = (FrameNode | ReadyNode | LinkNode) & {
   age: number
   /** track(): a frame the tracked function left open (track() closed it). */
   leftOpen?: boolean
+  /**
+   * Items without a JS stack of their own (work a native thread linked,
+   * e.g. an async work run's completion; a pool frame): the JS stack of
+   * the nearest link up their chain that has one, and that link's ID.
+   */
+  chainStack?: string
+  chainStackLinkID?: number
 }
 
 export interface LatencySummary {
@@ -375,6 +424,8 @@ export function graph(events?: GraphInput, options?: GraphOptions): AsyncGraph
 /** Runs fn in a frame of its own; resolves with its result and what it left pending. */
 export function track<T>(fn: () => T | Promise<T>, options?: TrackOptions): Promise<TrackResult<T>>
 /** node:test: fails test t (in an after hook) when it leaves async work pending. */
+/** Each addon seen by zero-code tracing, with what was rebound or why not. */
+export function addons(): AddonInfo[]
 export function assertNoPending(t: { after(fn: () => void): void; name?: string }, options?: TrackOptions): void
 /** The JS stack captured when linkID was made, or undefined. */
 export function linkStack(linkID: number): string | undefined

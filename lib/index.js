@@ -39,11 +39,12 @@ const { AsyncGraph, formatSteps, checkItems } = require('./graph')
 const { Bridge, LIB_DIR } = require('./bridge')
 const { own } = require('./options')
 const { Consumer, DEFAULT_LIMIT: CONSUMER_LIMIT, MAX_LIMIT: CONSUMER_MAX_LIMIT } = require('./consumer')
+const addonsLib = require('./addons')
 
 const C = binding.constants
 
 const MAX_THREADS_LIMIT = 65536
-const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain'])
+const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain', 'addons'])
 const DEFAULT_STACK_LIMIT = 10000
 // A kept link stack costs about 1.4 KB of heap (V8's captured frames plus
 // the formatted text once read): stackLimit may take at most a quarter of
@@ -74,6 +75,10 @@ const { linkHooks } = require('./hooks')
  *   js          true or { ignore: [types] }: the JS resource bridge
  *               (promises, timers, I/O through async_hooks, recorded as
  *               sites js:<type>); false turns it off; absent leaves it.
+ *   addons      true: zero-code tracing of unmodified Node-API addons
+ *               (rebinds the addons loaded now and hooks process.dlopen
+ *               for later ones; see addons()); false puts every rebound
+ *               import back (process-wide); absent leaves it.
  *   limit       most records drain() keeps waiting between two calls
  *               (default 1048576); past it they are counted as lost.
  *   drain       false: this program does not read with drain() (another
@@ -90,7 +95,7 @@ function enable (options = {}) {
       throw invalidArgValue(`options.${key}`, `is not an option (known: ${[...ENABLE_OPTIONS].join(', ')})`, options[key])
     }
   }
-  const { capacity, maxThreads, stacks, stackLimit, limit } = options
+  const { capacity, maxThreads, stacks, stackLimit, limit, addons } = options
   let { js } = options
   if (limit !== undefined) validateInteger(limit, 'options.limit', 1, CONSUMER_MAX_LIMIT)
   if (options.drain !== undefined && typeof options.drain !== 'boolean') throw invalidArgType('options.drain', 'of type boolean', options.drain)
@@ -98,6 +103,7 @@ function enable (options = {}) {
   if (maxThreads !== undefined) validateInteger(maxThreads, 'options.maxThreads', 1, MAX_THREADS_LIMIT)
   if (stacks !== undefined && typeof stacks !== 'boolean') throw invalidArgType('options.stacks', 'of type boolean', stacks)
   if (stackLimit !== undefined) validateInteger(stackLimit, 'options.stackLimit', 1, MAX_STACK_LIMIT)
+  if (addons !== undefined && typeof addons !== 'boolean') throw invalidArgType('options.addons', 'of type boolean', addons)
   let jsIgnore
   if (js !== undefined && typeof js !== 'boolean') {
     validateObject(js, 'options.js')
@@ -119,6 +125,8 @@ function enable (options = {}) {
   else if (stacks === false) linkHooks.delete(captureLinkStack)
   if (js === false) bridgeOff()
   else if (js !== undefined) bridgeOn(jsIgnore)
+  if (addons === true) addonsLib.start()
+  else if (addons === false) addonsLib.stop()
 }
 
 /** Stops recording; recorded events stay until drained. */
@@ -475,6 +483,10 @@ function formatPending (items) {
     const where = p.kind === 'link' ? ` in frame ${p.frame}` : p.kind === 'ready' ? ` by frame ${p.readyBy}` : ''
     lines.push(`${p.site || '(no site)'}: ${p.kind} ${p.id} ${what}${where}, thread ${p.thread}, ${(p.age / 1e6).toFixed(3)} ms ago`)
     if (p.stack) for (const l of p.stack.split('\n')) lines.push(`    ${l}`)
+    else if (p.chainStack) {
+      lines.push(`    started by link ${p.chainStackLinkID}:`)
+      for (const l of p.chainStack.split('\n')) lines.push(`    ${l}`)
+    }
   }
   return lines.join('\n')
 }
@@ -535,6 +547,7 @@ module.exports = {
   graph,
   track,
   assertNoPending,
+  addons: addonsLib.list,
   linkStack,
   formatPending,
   formatStack: formatSteps,

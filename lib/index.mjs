@@ -5,7 +5,7 @@ const nat = createRequire(import.meta.url)('./index.js')
 
 export const {
   enable, disable, isEnabled, drain, consumer, Consumer, decode, stats, marks,
-  graph, track, assertNoPending, linkStack, formatPending, formatStack, AsyncGraph,
+  graph, track, assertNoPending, addons, linkStack, formatPending, formatStack, AsyncGraph,
   EventBatch, EVENT_NAMES, EVENT_TYPES, nativeApi, constants, codes, version, renderReport, engine,
   setLinkContext, otel, channel
 } = nat

@@ -7,7 +7,7 @@
 //
 // Configured by the CLI through the environment:
 //   NAT_RECORD_OUT      the trace file to write
-//   NAT_RECORD_OPTIONS  JSON: { stacks, js, capacity }
+//   NAT_RECORD_OPTIONS  JSON: { stacks, js, capacity, addons }
 const { isMainThread } = require('node:worker_threads')
 const nat = require('./index.js')
 
@@ -62,6 +62,7 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
   nat.enable({
     capacity: Number.isInteger(options.capacity) ? options.capacity : 1 << 18,
     stacks: options.stacks === true,
-    js: options.js === true
+    js: options.js === true,
+    addons: options.addons !== false
   })
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nat_napi.h"
+#include "nat_wrap.h"
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -527,7 +528,11 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("setWorkHook", js_set_work_hook)    \
   V("currentFrame", js_current_frame)   \
   V("openFrames", js_open_frames)       \
-  V("envSerial", js_env_serial)
+  V("envSerial", js_env_serial)         \
+  V("addonsRebind", nat__js_addons_rebind)      \
+  V("addonsRestore", nat__js_addons_restore)    \
+  V("addonsInfo", nat__js_addons_info)          \
+  V("addonsConfigure", nat__js_addons_configure)
 
 static int publish_api(napi_env env, napi_value exports) {
   napi_value ext, global, symbol_ctor, symbol_for, key;

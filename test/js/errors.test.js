@@ -115,8 +115,11 @@ test('the sources use no code outside the map', () => {
   const errorsSection = readme.slice(readme.indexOf('\n## Errors'), readme.indexOf('\n## ', readme.indexOf('\n## Errors') + 1))
   const bad = []
   for (const f of files) {
-    const text = fs.readFileSync(f, 'utf8')
+    let text = fs.readFileSync(f, 'utf8')
     const rel = path.relative(root, f)
+    // Not ours: Node's own codes, thrown exactly as Node's default call_js
+    // throws them where the zero-code wrapper stands in for it.
+    if (rel === path.join('src', 'napi', 'wrap_tsfn.c')) text = text.replace(/"ERR_NAPI_TSFN_(GET_UNDEFINED|CALL_JS)"/g, '')
     for (const m of text.matchAll(/['"](NAT_E[A-Z]+)['"]/g)) {
       if (!Object.hasOwn(nat.codes, m[1]) && m[1] !== 'NAT_EUNKNOWN') bad.push(`${rel}: ${m[1]} is not in NAT_ERRNO_MAP`)
     }
