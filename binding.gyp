@@ -7,6 +7,7 @@
         "src/core/ids.c",
         "src/core/site.c",
         "src/core/ring.c",
+        "src/core/mpsc.c",
         "src/interpose/interpose.c",
         "src/napi/api.c",
         "src/napi/env.c",

@@ -3,6 +3,7 @@
 // variant): prints one JSON line on stdout.
 //
 //   node bench/child.js queue raw|hooks|shared|task ITEMS
+//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task ITEMS
 //   node bench/child.js work raw|tracked ITEMS
 //   node bench/child.js drain - EVENTS
 //   node bench/child.js graph - EVENTS
@@ -89,7 +90,7 @@ async function work () {
   const tracked = variant === 'tracked'
   if (tracked) nat.enable({ capacity: CAPACITY })
   const onItem = tracked ? drainNow : noop
-  const PARALLEL = 4 // libuv's default pool size
+  const PARALLEL = 16 // runs in flight (issue 13's figure)
   await stream(bench.workRun, variant, 5000, PARALLEL, onItem) // warm-up
   if (tracked) drainNow()
   drained = 0
@@ -104,6 +105,75 @@ async function work () {
     kind, variant, items: count, ns: ns + finalNs,
     itemsPerSec: count / ((ns + finalNs) / 1e9),
     cpuNsPerItem: lastCpuUs * 1000 / count,
+    eventsDrained: drained, dropped: nat.stats().dropped
+  })
+}
+
+// Issue 13: the seed pattern (bench.c seedRun). Variants:
+//   raw, hooks (raw + an empty async_hooks hook), shared: one native
+//   producer; raw4, shared4: four; hand (raw tsfn + per-item
+//   napi_async_init/napi_make_callback by hand), task (tracked, a context
+//   per task): items linked from JS inside als.run, one producer readies.
+//   sharedoff, taskoff: shared and task with recording off (what the
+//   queue itself costs, apart from the records and drains).
+// Tracked variants record and drain every DRAIN_EVERY callbacks.
+async function seed () {
+  const { AsyncLocalStorage, createHook } = require('node:async_hooks')
+  if (variant === 'hooks') createHook({ init () {}, before () {}, after () {}, destroy () {} }).enable()
+  const mode = {
+    raw: 'raw', hooks: 'raw', shared: 'shared', raw4: 'raw', shared4: 'shared', hand: 'hand', task: 'task',
+    sharedoff: 'shared', taskoff: 'task' // the queue alone, recording off
+  }[variant]
+  if (!mode) throw new Error(`unknown seed variant ${variant}`)
+  const producers = variant.endsWith('4') ? 4 : 1
+  const tracked = (mode === 'shared' || mode === 'task') && !variant.endsWith('off')
+  const jsLinked = mode === 'hand' || mode === 'task'
+  if (tracked) nat.enable({ capacity: CAPACITY })
+  const als = new AsyncLocalStorage()
+  const stores = Array.from({ length: 64 }, (_, i) => ({ i }))
+  const WINDOW = 1024
+  function once (items) {
+    return new Promise((resolve) => {
+      let n = 0
+      let linked = 0
+      let wrong = 0
+      let h = null
+      const link = () => bench.seedLink(h)
+      const cb = jsLinked
+        ? function (i) {
+          if (als.getStore() !== stores[i & 63]) wrong++
+          if ((++n & (DRAIN_EVERY - 1)) === 0 && tracked) drainNow()
+          if (linked < items) { als.run(stores[linked & 63], link); linked++ }
+        }
+        : function (i) { if ((++n & (DRAIN_EVERY - 1)) === 0 && tracked) drainNow() }
+      const t0 = now()
+      const c0 = process.cpuUsage()
+      h = bench.seedRun(mode, items, producers, cb, (jsCpuNs, producerCpuNs) => {
+        const ns = Number(now() - t0)
+        const c = process.cpuUsage(c0)
+        if (n !== items) throw new Error(`${n} callbacks for ${items} items`)
+        if (wrong !== 0) throw new Error(`${wrong} callbacks saw another AsyncLocalStorage store`)
+        setImmediate(() => resolve({ ns, jsCpuNs, producerCpuNs, processCpuNs: (c.user + c.system) * 1000 }))
+      })
+      if (jsLinked) for (; linked < Math.min(WINDOW, items); linked++) als.run(stores[linked & 63], link)
+    })
+  }
+  await once(20000) // warm-up
+  if (tracked) drainNow()
+  drained = 0
+  const r = await once(count)
+  let finalNs = 0
+  if (tracked) {
+    const t = now()
+    drainNow()
+    finalNs = Number(now() - t)
+  }
+  out({
+    kind, variant, items: count, ns: r.ns + finalNs,
+    itemsPerSec: count / ((r.ns + finalNs) / 1e9),
+    jsCpuNsPerItem: r.jsCpuNs / count,
+    producerCpuNsPerItem: r.producerCpuNs / count,
+    cpuNsPerItem: r.processCpuNs / count,
     eventsDrained: drained, dropped: nat.stats().dropped
   })
 }
@@ -168,7 +238,7 @@ function graph () {
   })
 }
 
-const run = { queue, work, drain: drainDecode, graph }[kind]
+const run = { queue, seed, work, drain: drainDecode, graph }[kind]
 if (!run) throw new Error(`unknown kind ${kind}`)
 Promise.resolve(run()).catch((err) => {
   process.stderr.write(String(err && err.stack) + '\n')

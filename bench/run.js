@@ -20,8 +20,13 @@ const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const runsArg = args.indexOf('--runs')
 const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : (quick ? 1 : 5)
+// --only core,queue,seed,work,drain,graph: a subset of the sections.
+const onlyArg = args.indexOf('--only')
+const ONLY = onlyArg >= 0 ? args[onlyArg + 1].split(',') : null
+const want = (section) => ONLY === null || ONLY.includes(section)
 const QUEUE_ITEMS = quick ? 100000 : 1000000
 const WORK_ITEMS = quick ? 20000 : 200000
+const SEED_ITEMS = quick ? 100000 : 500000
 const EVENTS = 1000000
 
 function log (msg) { process.stderr.write(msg + '\n') }
@@ -144,7 +149,8 @@ function main () {
   results.loadAverageAtStart = os.loadavg()
 
   // 1, 2: record cost, cost when disabled.
-  const c = core()
+  const c = want('core') ? core() : null
+  if (c !== null) {
   results.figures.core = c
   row(1, 'record, 1 thread (ns/event)', c.event_ns_1thread, 'ns', null, null, 15, '<=')
   row(1, 'record, 2 threads (ns/event/thread)', c.event_ns_2threads, 'ns', c.event_ns_1thread,
@@ -155,10 +161,13 @@ function main () {
   row(1, '  emit without new ID, 2 thr vs 1', c.emit_ns_2threads, 'ns', c.emit_ns_1thread,
     c.emit_ns_2threads / c.emit_ns_1thread, null)
   row(2, 'disabled, per hook point (ns)', c.disabled_call_ns, 'ns', null, null, 2, '<=')
+  }
 
   // 3: tracked queues vs raw tsfn (and raw tsfn + empty async_hooks).
+  let q = null
+  if (want('queue')) {
   log(`figure 3: queues, ${QUEUE_ITEMS} items x ${RUNS} runs ...`)
-  const q = interleaved('queue', ['raw', 'hooks', 'shared', 'task'], QUEUE_ITEMS)
+  q = interleaved('queue', ['raw', 'hooks', 'shared', 'task'], QUEUE_ITEMS)
   const qm = Object.fromEntries(Object.entries(q).map(([k, v]) => [k, median(v.map((x) => x.itemsPerSec))]))
   results.figures.queue = { items: QUEUE_ITEMS, medianItemsPerSec: qm, runs: q }
   row(3, 'raw tsfn (items/s)', qm.raw, 'items/s', null, null, null)
@@ -173,16 +182,75 @@ function main () {
   row(3, '  CPU ns/item: per-task', cpu('task'), 'ns', cpu('raw'), cpu('raw') / cpu('task'), null)
   row(3, 'shared vs raw + async_hooks', qm.shared, 'items/s', qm.hooks, qm.shared / qm.hooks, 1, '>=')
   row(3, 'per-task vs raw + async_hooks', qm.task, 'items/s', qm.hooks, qm.task / qm.hooks, 1, '>=')
+  }
+
+  // Issue 13: the seed pattern (one native producer, non-blocking,
+  // unbounded; call_js calls the same JS function with one int), the
+  // hand-written per-item context, 4 producers.
+  if (want('seed')) {
+  log(`issue 13: seed pattern, ${SEED_ITEMS} items x ${RUNS} runs ...`)
+  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task', 'sharedoff', 'taskoff']
+  const sd = interleaved('seed', sv, SEED_ITEMS)
+  const spread = (v) => {
+    const xs = sd[v].map((x) => x.itemsPerSec)
+    return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }
+  }
+  // Ratio of medians, and the spread of per-round ratios (a round runs
+  // every variant once, back to back).
+  const ratio = (a, b) => {
+    const rs = sd[a].map((x, i) => x.itemsPerSec / sd[b][i].itemsPerSec)
+    return { median: spread(a).median / spread(b).median, min: Math.min(...rs), max: Math.max(...rs) }
+  }
+  const cpuOf = (v, f) => median(sd[v].map((x) => x[f]))
+  results.figures.seed = {
+    items: SEED_ITEMS,
+    itemsPerSec: Object.fromEntries(sv.map((v) => [v, spread(v)])),
+    jsCpuNsPerItem: Object.fromEntries(sv.map((v) => [v, cpuOf(v, 'jsCpuNsPerItem')])),
+    producerCpuNsPerItem: Object.fromEntries(sv.map((v) => [v, cpuOf(v, 'producerCpuNsPerItem')])),
+    ratios: {
+      sharedVsRaw: ratio('shared', 'raw'),
+      taskVsHand: ratio('task', 'hand'),
+      taskVsHooks: ratio('task', 'hooks'),
+      shared4VsRaw4: ratio('shared4', 'raw4')
+    },
+    runs: sd
+  }
+  const rr = results.figures.seed.ratios
+  const rtxt = (x) => `${x.min.toFixed(2)}..${x.max.toFixed(2)}`
+  row(13, 'seed: raw tsfn, 1 producer (items/s)', spread('raw').median, 'items/s', null, null, null)
+  row(13, 'seed: shared-context tracked / raw', spread('shared').median, 'items/s', spread('raw').median, rr.sharedVsRaw.median, 0.95, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.sharedVsRaw), '', null, null, null)
+  row(13, 'seed: per-task (JS-linked in als.run) / hand-written ctx', spread('task').median, 'items/s', spread('hand').median, rr.taskVsHand.median, 0.9, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.taskVsHand), '', null, null, null)
+  row(13, 'seed: per-task / raw tsfn + empty async_hooks', spread('task').median, 'items/s', spread('hooks').median, rr.taskVsHooks.median, 1, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.taskVsHooks), '', null, null, null)
+  results.figures.seed.ratios.sharedOffVsRaw = ratio('sharedoff', 'raw')
+  results.figures.seed.ratios.taskOffVsHand = ratio('taskoff', 'hand')
+  row(13, 'seed: shared, recording off / raw (the queue alone)', spread('sharedoff').median, 'items/s', spread('raw').median, rr.sharedOffVsRaw.median, null)
+  row(13, 'seed: per-task, recording off / hand-written ctx', spread('taskoff').median, 'items/s', spread('hand').median, rr.taskOffVsHand.median, null)
+  row(13, 'seed: 4 producers, shared / raw', spread('shared4').median, 'items/s', spread('raw4').median, rr.shared4VsRaw4.median, 0.9, '>=')
+  row(13, `  per-round ratio min..max`, rtxt(rr.shared4VsRaw4), '', null, null, null)
+  for (const v of sv) {
+    row(13, `  CPU ns/item ${v}: JS thread / producers`,
+      `${cpuOf(v, 'jsCpuNsPerItem').toFixed(0)} / ${cpuOf(v, 'producerCpuNsPerItem').toFixed(0)} ns`, '', null, null, null)
+  }
+
+  }
 
   // 4: tracked async work vs raw.
+  if (want('work')) {
   log(`figure 4: async work, ${WORK_ITEMS} items x ${RUNS} runs ...`)
   const w = interleaved('work', ['raw', 'tracked'], WORK_ITEMS)
   const wm = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, median(v.map((x) => x.itemsPerSec))]))
   results.figures.work = { items: WORK_ITEMS, medianItemsPerSec: wm, runs: w }
   row(4, 'raw napi_create_async_work (items/s)', wm.raw, 'items/s', null, null, null)
-  row(4, 'tracked async work', wm.tracked, 'items/s', wm.raw, wm.tracked / wm.raw, 0.9, '>=')
+  const wr = w.tracked.map((x, i) => x.itemsPerSec / w.raw[i].itemsPerSec)
+  row(4, 'tracked async work, 16 in flight / raw', wm.tracked, 'items/s', wm.raw, wm.tracked / wm.raw, 0.95, '>=')
+  row(4, '  per-round ratio min..max', `${Math.min(...wr).toFixed(2)}..${Math.max(...wr).toFixed(2)}`, '', null, null, null)
+  }
 
   // 5: drain and decode.
+  if (want('drain')) {
   log('figure 5: drain and decode ...')
   const d = []
   for (let r = 0; r < Math.max(1, Math.min(RUNS, 3)); r++) d.push(child('drain', '-', EVENTS))
@@ -191,8 +259,10 @@ function main () {
   results.figures.drain = { events: EVENTS, drainedPerSec: drainPerSec, decodedPerSec: decodePerSec, runs: d }
   row(5, 'drain rings -> ArrayBuffer (events/s)', drainPerSec, 'ev/s', null, null, 50e6, '>=')
   row(5, 'decode, iterate as objects (events/s)', decodePerSec, 'ev/s', null, null, 10e6, '>=')
+  }
 
   // 6: graph build, when lib/graph.js has landed.
+  if (want('graph')) {
   log('figure 6: graph ...')
   const g0 = child('graph', '-', EVENTS, ['--expose-gc'])
   if (!g0.available) {
@@ -210,7 +280,10 @@ function main () {
     row(6, '  heap kept by the graph (MiB)', gheap / 1048576, 'MiB', null, null, null)
   }
 
+  }
+
   // 7: memory.
+  if (q !== null && c !== null) {
   const rssOf = (v) => median(q[v].map((x) => x.maxRssBytes)) / 1048576
   const bytesPerEvent = c.record_bytes
   results.figures.memory = {
@@ -223,6 +296,7 @@ function main () {
   row(7, `peak RSS, ${QUEUE_ITEMS} items: shared (MiB)`, rssOf('shared'), 'MiB', rssOf('raw'), rssOf('shared') / rssOf('raw'), null)
   row(7, `peak RSS, ${QUEUE_ITEMS} items: per-task (MiB)`, rssOf('task'), 'MiB', rssOf('raw'), rssOf('task') / rssOf('raw'), null)
   row(7, 'allocations per event, core hot path', c.hot_path_allocations, '', null, null, 0, '<=')
+  }
 
   results.elapsedSeconds = (Date.now() - started) / 1000
   results.loadAverageAtEnd = os.loadavg()
@@ -234,7 +308,7 @@ function main () {
     `${results.elapsedSeconds.toFixed(0)} s; load average ${results.loadAverageAtStart[0].toFixed(2)} at start, ` +
     `${results.loadAverageAtEnd[0].toFixed(2)} at end\n` +
     'ratio: measured / baseline throughput (figure 1: 2-thread / 1-thread cost); CPU rows: baseline / measured CPU time per item\n')
-  const file = path.join(__dirname, 'results.json')
+  const file = path.join(__dirname, ONLY === null ? 'results.json' : `results-${ONLY.join('-')}-node${process.versions.node.split('.')[0]}.json`)
   fs.writeFileSync(file + '.tmp', JSON.stringify(results, null, 2) + '\n')
   fs.renameSync(file + '.tmp', file)
   process.stdout.write(`wrote ${path.relative(process.cwd(), file)}\n`)

@@ -70,7 +70,8 @@ typedef struct nat_site_s {
 
 /* ---- tracked queues (handles) and their tasks (requests) ---------------- */
 
-/* A tracked queue: a napi_threadsafe_function whose every work item is one
+/* A tracked queue: the engine's own queue with the semantics of a
+ * napi_threadsafe_function (not built on one), whose every work item is one
  * link, one ready and one execution frame. Opaque. */
 typedef struct nat_queue_s nat_queue_t;
 /* One work item of a queue, from link to dispatch. Opaque. */
@@ -198,7 +199,10 @@ typedef struct nat_api_s {
   /*
    * Tracked queues. @since 1.0
    *
-   * queue_create: JS thread. Creates the threadsafe function and, unless
+   * queue_create: JS thread. Creates the queue (a uv_async_t on the env's
+   *   loop, ref'd like a threadsafe function's, and a lock-free FIFO;
+   *   each dispatched task runs in its own outermost callback scope, at
+   *   most 1,000 per loop iteration) and, unless
    *   NAT_QUEUE_SHARED_CONTEXT, makes tasks linked on the JS thread carry a
    *   napi_async_context of their own (napi_async_init in the linking
    *   frame). The resource object Node's async_hooks sees has hasRef(),
@@ -310,6 +314,26 @@ typedef struct nat_api_s {
                           char buf[NAT_TRACEPARENT_SIZE]);
   int (*work_traceparent)(const nat_work_t* work,
                           char buf[NAT_TRACEPARENT_SIZE]);
+
+  /*
+   * Tasks in memory the caller owns (as a uv_work_t), so that a queue
+   * costs no allocation per item. @since 1.1
+   *
+   * task_size: any thread. The bytes a task needs (a multiple of 16).
+   * queue_link_into: as queue_link, with the task stored in `storage`:
+   *   task_size() bytes, aligned to 8 at least (NAT_EINVAL otherwise),
+   *   which the caller keeps valid and untouched until the task is
+   *   consumed: once call_js or drop has been entered for it (the caller
+   *   may free or reuse it inside them, as libuv's after-work callback
+   *   may free its request), once task_cancel returned, or once a ready
+   *   returned NAT_ECLOSING. *task == storage on success.
+   * queue_link itself takes its tasks from a per-queue pool and gives
+   * them back after dispatch: no allocation per item either, once the pool
+   * has grown to the number of tasks in flight.
+   */
+  size_t (*task_size)(void);
+  int (*queue_link_into)(nat_queue_t* queue, void* storage,
+                         nat_task_t** task);
 } nat_api_t;
 
 /*

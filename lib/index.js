@@ -43,6 +43,23 @@ const addonsLib = require('./addons')
 
 const C = binding.constants
 
+// Does napi_open_callback_scope carry AsyncLocalStorage into callbacks?
+// It does where the store lives on the async resource (Node 20, 22); with
+// AsyncContextFrame (Node 24+) only napi_make_callback does, which the
+// engine uses by default (through a native trampoline). Asked once per env,
+// by experiment rather than by version number; the scope saves a JS call
+// per dispatched item where it works.
+function probeScopeCarrier () {
+  const { AsyncLocalStorage } = require('node:async_hooks')
+  const als = new AsyncLocalStorage()
+  const marker = {}
+  const handle = als.run(marker, () => binding.probeCapture())
+  const carried = binding.probeRun(handle, () => als.getStore() === marker) === true
+  als.disable()
+  binding.setScopeCarrier(carried)
+}
+probeScopeCarrier()
+
 const MAX_THREADS_LIMIT = 65536
 const ENABLE_OPTIONS = new Set(['capacity', 'maxThreads', 'stacks', 'stackLimit', 'js', 'limit', 'drain', 'addons'])
 const DEFAULT_STACK_LIMIT = 10000

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 static const nat_api_t* nat;
@@ -365,6 +366,308 @@ static napi_value js_work_run(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- issue 13: the seed pattern ------------------------------------------ */
+
+/*
+ * seedRun(mode, total, producers, cb, done) -> handle
+ *   The seed pattern of issue 13: native producers make items ready on an
+ *   unbounded queue in non-blocking mode, and call_js calls cb(i), the same
+ *   JS function with one int argument, in every mode.
+ *   Native-linked modes (each of `producers` threads links and readies
+ *   total/producers items, as fast as it can):
+ *     'raw'     napi_threadsafe_function, data = the item number
+ *     'shared'  tracked queue, NAT_QUEUE_SHARED_CONTEXT, queue_link +
+ *               queue_ready on the producer thread
+ *   JS-linked modes (JS calls seedLink(handle) per item, e.g. inside
+ *   als.run; one producer thread makes them ready):
+ *     'hand'    raw tsfn + a hand-written per-item context: napi_async_init
+ *               at link, napi_make_callback in call_js (the only way by
+ *               hand that carries AsyncLocalStorage on Node 20-26)
+ *     'task'    tracked queue with a context per task (queue_link on the
+ *               JS thread)
+ *   After `total` callbacks the queue is released, the producers joined,
+ *   and done(jsThreadCpuNs, producersCpuNs) called: the CPU time of the JS
+ *   thread during the run and that of all producer threads.
+ */
+enum { S_RAW = 0, S_SHARED = 1, S_HAND = 2, S_TASK = 3 };
+
+typedef struct sitem_s {
+  struct sitem_s* next;
+  nat_task_t* task;          /* task */
+  napi_async_context ctx;    /* hand */
+  napi_ref resource;         /* hand */
+  uint32_t seq;
+} sitem_t;
+
+typedef struct srun_s {
+  int mode;
+  napi_env env;
+  napi_threadsafe_function tsfn;
+  nat_queue_t* q;
+  napi_ref done;
+  uint64_t total;
+  uint64_t completed; /* JS thread */
+  uint32_t linked;    /* JS thread */
+  int producers;
+  uv_thread_t th[16];
+  _Atomic uint64_t producer_cpu_ns;
+  uint64_t js_cpu0;
+  /* JS-linked modes: items linked, not yet ready */
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  sitem_t* head;
+  sitem_t** tailp;
+  int stop;
+  int sleeping;
+  int finished;
+} srun_t;
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct {
+  srun_t* r;
+  uint32_t first;
+  uint32_t count;
+} sprod_t;
+
+static void seed_producer(void* arg) {
+  sprod_t a = *(sprod_t*)arg;
+  free(arg);
+  srun_t* r = a.r;
+  uint64_t c0 = thread_cpu_ns();
+  for (uint32_t i = 0; i < a.count; i++) {
+    uintptr_t seq = a.first + i;
+    if (r->mode == S_RAW) {
+      while (napi_call_threadsafe_function(r->tsfn, (void*)seq,
+                                           napi_tsfn_nonblocking) ==
+             napi_queue_full) {
+      }
+    } else {
+      nat_task_t* t;
+      if (nat->queue_link(r->q, &t) != 0) abort();
+      if (nat->queue_ready(t, (void*)seq, napi_tsfn_nonblocking) != 0)
+        abort();
+    }
+  }
+  atomic_fetch_add(&r->producer_cpu_ns, thread_cpu_ns() - c0);
+  if (r->mode == S_RAW)
+    napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+  else
+    nat->queue_release(r->q);
+}
+
+/* JS-linked modes: the one producer readies what JS linked. */
+static void seed_readier(void* arg) {
+  srun_t* r = arg;
+  uint64_t c0 = thread_cpu_ns();
+  for (;;) {
+    uv_mutex_lock(&r->mu);
+    while (r->head == NULL && !r->stop) {
+      r->sleeping = 1;
+      uint64_t c = thread_cpu_ns();
+      uv_cond_wait(&r->cv, &r->mu);
+      c0 += thread_cpu_ns() - c; /* not counting the wait itself */
+      r->sleeping = 0;
+    }
+    sitem_t* list = r->head;
+    r->head = NULL;
+    r->tailp = &r->head;
+    int stop = r->stop;
+    uv_mutex_unlock(&r->mu);
+    while (list != NULL) {
+      sitem_t* it = list;
+      list = it->next;
+      if (r->mode == S_HAND)
+        napi_call_threadsafe_function(r->tsfn, it, napi_tsfn_nonblocking);
+      else
+        nat->queue_ready(it->task, it, napi_tsfn_nonblocking);
+    }
+    if (stop) break;
+  }
+  atomic_fetch_add(&r->producer_cpu_ns, thread_cpu_ns() - c0);
+}
+
+static void seed_finish(napi_env env, srun_t* r) {
+  if (r->mode == S_HAND || r->mode == S_TASK) {
+    uv_mutex_lock(&r->mu);
+    r->stop = 1;
+    uv_cond_signal(&r->cv);
+    uv_mutex_unlock(&r->mu);
+  }
+  for (int i = 0; i < r->producers; i++) uv_thread_join(&r->th[i]);
+  uint64_t js_cpu = thread_cpu_ns() - r->js_cpu0;
+  if (r->mode == S_RAW || r->mode == S_HAND)
+    napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+  else
+    nat->queue_release(r->q);
+  napi_value done, undefined, args[2];
+  napi_get_reference_value(env, r->done, &done);
+  napi_get_undefined(env, &undefined);
+  napi_create_double(env, (double)js_cpu, &args[0]);
+  napi_create_double(env, (double)atomic_load(&r->producer_cpu_ns), &args[1]);
+  r->finished = 1;
+  napi_call_function(env, undefined, done, 2, args, NULL);
+}
+
+static void seed_call(napi_env env, napi_value js_cb, srun_t* r,
+                      uint32_t seq) {
+  napi_value undefined, arg;
+  napi_get_undefined(env, &undefined);
+  napi_create_uint32(env, seq, &arg);
+  napi_call_function(env, undefined, js_cb, 1, &arg, NULL);
+  if (++r->completed == r->total) seed_finish(env, r);
+}
+
+static void seed_raw_call_js(napi_env env, napi_value js_cb, void* context,
+                             void* data) {
+  srun_t* r = context;
+  if (env == NULL) {
+    if (r->mode == S_HAND) free(data);
+    return;
+  }
+  if (r->mode == S_RAW) {
+    seed_call(env, js_cb, r, (uint32_t)(uintptr_t)data);
+    return;
+  }
+  /* hand: the item's own context, entered with napi_make_callback. */
+  sitem_t* it = data;
+  napi_value resource, arg;
+  napi_get_reference_value(env, it->resource, &resource);
+  napi_create_uint32(env, it->seq, &arg);
+  napi_make_callback(env, it->ctx, resource, js_cb, 1, &arg, NULL);
+  napi_async_destroy(env, it->ctx);
+  napi_delete_reference(env, it->resource);
+  free(it);
+  if (++r->completed == r->total) seed_finish(env, r);
+}
+
+static void seed_tracked_call_js(napi_env env, napi_value js_cb,
+                                 void* context, void* data) {
+  srun_t* r = context;
+  if (r->mode == S_SHARED) {
+    seed_call(env, js_cb, r, (uint32_t)(uintptr_t)data);
+    return;
+  }
+  sitem_t* it = data;
+  uint32_t seq = it->seq;
+  free(it);
+  seed_call(env, js_cb, r, seq);
+}
+
+static void seed_drop(void* context, void* data) {
+  srun_t* r = context;
+  if (r->mode == S_TASK) free(data);
+}
+
+static void seed_free(napi_env env, void* data, void* hint) {
+  srun_t* r = data;
+  napi_delete_reference(env, r->done);
+  uv_mutex_destroy(&r->mu);
+  uv_cond_destroy(&r->cv);
+  free(r);
+}
+
+static napi_value js_seed_run(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char mode[16] = "";
+  napi_get_value_string_utf8(env, argv[0], mode, sizeof(mode), NULL);
+  srun_t* r = calloc(1, sizeof(*r));
+  r->mode = strcmp(mode, "raw") == 0      ? S_RAW
+            : strcmp(mode, "shared") == 0 ? S_SHARED
+            : strcmp(mode, "hand") == 0   ? S_HAND
+                                          : S_TASK;
+  r->env = env;
+  r->total = (uint64_t)arg_num(env, argv[1]);
+  r->producers = (int)arg_num(env, argv[2]);
+  if (r->producers < 1 || r->producers > 16) r->producers = 1;
+  int js_linked = r->mode == S_HAND || r->mode == S_TASK;
+  if (js_linked) r->producers = 1;
+  napi_create_reference(env, argv[4], 1, &r->done);
+  uv_mutex_init(&r->mu);
+  uv_cond_init(&r->cv);
+  r->tailp = &r->head;
+  /* The JS thread's reference plus one per native-linking producer. */
+  size_t refs = 1 + (js_linked ? 0 : (size_t)r->producers);
+  const char* name = "bench:seed";
+  if (r->mode == S_RAW || r->mode == S_HAND) {
+    napi_value res_name;
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &res_name);
+    napi_status st = napi_create_threadsafe_function(
+        env, argv[3], NULL, res_name, 0, refs, NULL, NULL, r,
+        seed_raw_call_js, &r->tsfn);
+    if (st != napi_ok)
+      return throw_msg(env, "napi_create_threadsafe_function", st);
+  } else {
+    nat_queue_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.struct_size = sizeof(o);
+    o.name = name;
+    o.func = argv[3];
+    o.initial_thread_count = refs;
+    o.flags = r->mode == S_SHARED ? NAT_QUEUE_SHARED_CONTEXT : 0;
+    o.context = r;
+    o.call_js = seed_tracked_call_js;
+    o.drop = seed_drop;
+    int err = nat->queue_create(env, &o, &r->q);
+    if (err != 0) return throw_msg(env, "queue_create", err);
+  }
+  r->js_cpu0 = thread_cpu_ns();
+  if (js_linked) {
+    uv_thread_create(&r->th[0], seed_readier, r);
+  } else {
+    uint32_t per = (uint32_t)(r->total / (uint64_t)r->producers);
+    for (int i = 0; i < r->producers; i++) {
+      sprod_t* a = malloc(sizeof(*a));
+      a->r = r;
+      a->first = (uint32_t)i * per;
+      a->count = i == r->producers - 1 ? (uint32_t)r->total - a->first : per;
+      uv_thread_create(&r->th[i], seed_producer, a);
+    }
+  }
+  napi_value ext;
+  napi_create_external(env, r, seed_free, NULL, &ext);
+  return ext;
+}
+
+/* seedLink(handle): JS-linked modes, one item linked in the caller's
+ * frame and context and handed to the producer. */
+static napi_value js_seed_link(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  srun_t* r = NULL;
+  napi_get_value_external(env, argv[0], (void**)&r);
+  if (r == NULL || r->finished) return NULL;
+  sitem_t* it = malloc(sizeof(*it));
+  it->next = NULL;
+  it->seq = r->linked++;
+  if (r->mode == S_HAND) {
+    napi_value resource, name;
+    napi_create_object(env, &resource);
+    napi_create_string_utf8(env, "bench:seed", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, resource, name, &it->ctx);
+    napi_create_reference(env, resource, 1, &it->resource);
+  } else {
+    int err = nat->queue_link(r->q, &it->task);
+    if (err != 0) {
+      free(it);
+      return throw_msg(env, "queue_link", err);
+    }
+  }
+  uv_mutex_lock(&r->mu);
+  *r->tailp = it;
+  r->tailp = &it->next;
+  if (r->sleeping) uv_cond_signal(&r->cv);
+  uv_mutex_unlock(&r->mu);
+  return NULL;
+}
+
 /* ---- marks -------------------------------------------------------------- */
 
 /* chain(n): n link/ready/begin/end items on the JS thread (4n events). */
@@ -388,6 +691,8 @@ static napi_value js_chain(napi_env env, napi_callback_info info) {
 
 #define EXPORTS(V)              \
   V("queueRun", js_queue_run)   \
+  V("seedRun", js_seed_run)     \
+  V("seedLink", js_seed_link)   \
   V("workRun", js_work_run)     \
   V("chain", js_chain)
 

@@ -288,6 +288,72 @@ void nat__stats(nat__stats_t* out);
  */
 void nat__core_reset(void);
 
+
+/* ---- the tracked queue's lock-free multi-producer queue (mpsc.c) -------- */
+
+/*
+ * An intrusive multi-producer, single-consumer FIFO (Vyukov's, with a stub
+ * node) and the one word that carries the queue's wake-up and close
+ * protocol (libuv's src/unix/async.c pending/busy flag is the model):
+ *
+ *   bit 0  NAT__MPSC_PENDING  a wake-up is owed: the consumer will look at
+ *                             the queue again (the producer that set it
+ *                             sends the wake-up, e.g. uv_async_send)
+ *   bit 1  NAT__MPSC_CLOSING  pushes are refused (NAT_ECLOSING)
+ *   bits 2+                   producers inside push (NAT__MPSC_BUSY each)
+ *
+ * Threads: push from any thread; begin, pop and close on the one consumer
+ * thread. Nothing allocates. Nodes are the caller's memory, which must stay
+ * valid until popped.
+ */
+typedef struct nat__mpsc_node_s {
+  struct nat__mpsc_node_s* _Atomic next;
+} nat__mpsc_node_t;
+
+#define NAT__MPSC_PENDING 1u
+#define NAT__MPSC_CLOSING 2u
+#define NAT__MPSC_BUSY 4u
+
+typedef struct nat__mpsc_s {
+  /* Written by producers (and by the consumer once per wake-up). */
+  _Alignas(64) nat__mpsc_node_t* _Atomic head;
+  _Atomic uint64_t word;
+  /* The consumer's. */
+  _Alignas(64) nat__mpsc_node_t* tail;
+  nat__mpsc_node_t stub;
+} nat__mpsc_t;
+
+void nat__mpsc_init(nat__mpsc_t* q);
+/*
+ * Any thread. Appends n (NULL: appends nothing, only owes a wake-up)
+ * unless the queue is closing. Returns 0 when a wake-up was already owed
+ * (done); 1 when the caller must wake the consumer: it is still counted
+ * inside, sends the wake-up, then calls nat__mpsc_leave; NAT_ECLOSING
+ * when refused (n untouched).
+ */
+int nat__mpsc_push(nat__mpsc_t* q, nat__mpsc_node_t* n);
+void nat__mpsc_leave(nat__mpsc_t* q);
+/* Consumer, at the start of each wake-up: clears NAT__MPSC_PENDING, so a
+ * push from now on wakes it again. Returns the word before. */
+uint64_t nat__mpsc_begin(nat__mpsc_t* q);
+/*
+ * Consumer. The oldest node, or NULL: empty (*retry 0), or a producer is
+ * between its two steps (*retry 1): that producer wakes the consumer again
+ * when it finishes (it finds NAT__MPSC_PENDING clear).
+ */
+nat__mpsc_node_t* nat__mpsc_pop(nat__mpsc_t* q, int* retry);
+/* Consumer, as when a wake-up is due anyway (more left than it takes in one
+ * go): sets NAT__MPSC_PENDING; returns 1 when the caller must wake it. */
+int nat__mpsc_rearm(nat__mpsc_t* q);
+/*
+ * Consumer (or any one thread, once). Refuses further pushes and waits
+ * (a short spin, then sched_yield) until no producer is inside push: every
+ * node that will ever be pushed can then be popped without *retry.
+ */
+void nat__mpsc_close(nat__mpsc_t* q);
+/* Any thread: non-zero once close has begun. A relaxed load. */
+int nat__mpsc_closing(const nat__mpsc_t* q);
+
 #ifdef __cplusplus
 }
 #endif

@@ -125,4 +125,6 @@ const nat_api_t nat__api = {
     .work_delete = nat__work_delete,
     .task_traceparent = nat__task_traceparent,
     .work_traceparent = nat__work_traceparent,
+    .task_size = nat__task_size,
+    .queue_link_into = nat__queue_link_into,
 };

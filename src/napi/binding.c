@@ -473,6 +473,79 @@ static napi_value js_trampoline(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- choosing how dispatch enters a context ----------------------------- */
+
+/* probeCapture() -> handle: a context made here (lib/ calls it inside
+ * AsyncLocalStorage.run at load); probeRun(handle, fn) -> fn() run inside
+ * napi_open_callback_scope of that context (and the context destroyed):
+ * lib/ asks whether fn sees the store of the run, i.e. whether the
+ * cheaper scope carries AsyncLocalStorage on this Node. */
+static void probe_free(napi_env env, void* data, void* hint) {
+  (void)hint;
+  nat__async_close(env, data);
+  free(data);
+}
+
+static napi_value js_probe_capture(napi_env env, napi_callback_info info) {
+  (void)info;
+  static const char name[] = "napi-async-trace:probe";
+  nat__async_t* p = calloc(1, sizeof(*p));
+  napi_value ext;
+  if (p == NULL ||
+      nat__async_open(env, NULL, name, sizeof(name) - 1, p) != 0 ||
+      napi_create_external(env, p, probe_free, NULL, &ext) != napi_ok) {
+    if (p != NULL) probe_free(env, p, NULL);
+    nat__throw(env, NAT_ENAPI, NULL);
+    return NULL;
+  }
+  return ext;
+}
+
+static napi_value js_probe_run(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  nat__async_t* p = NULL;
+  napi_valuetype t0, t1;
+  napi_typeof(env, argv[0], &t0);
+  napi_typeof(env, argv[1], &t1);
+  if (t0 != napi_external || t1 != napi_function ||
+      napi_get_value_external(env, argv[0], (void**)&p) != napi_ok ||
+      p == NULL || p->ctx == NULL) {
+    nat__throw(env, NAT_EINVAL, "probeRun(handle, fn)");
+    return NULL;
+  }
+  napi_value resource, undefined, result = NULL;
+  napi_callback_scope scope;
+  napi_get_reference_value(env, p->resource, &resource);
+  napi_get_undefined(env, &undefined);
+  if (napi_open_callback_scope(env, resource, p->ctx, &scope) != napi_ok) {
+    nat__throw(env, NAT_ENAPI, NULL);
+    return NULL;
+  }
+  napi_call_function(env, undefined, argv[1], 0, NULL, &result);
+  napi_close_callback_scope(env, scope);
+  nat__async_close(env, p);
+  return result;
+}
+
+/* setScopeCarrier(bool): dispatch enters contexts with
+ * napi_open_callback_scope (one JS call less per item) instead of
+ * napi_make_callback of the trampoline. Only where the probe showed that
+ * the scope carries AsyncLocalStorage (Node 20, 22). */
+static napi_value js_set_scope_carrier(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  nat__env_t* e = env_state(env);
+  if (e == NULL) return NULL;
+  bool b = false;
+  if (napi_get_value_bool(env, argv[0], &b) != napi_ok) {
+    nat__throw(env, NAT_EINVAL, "setScopeCarrier(boolean)");
+    return NULL;
+  }
+  e->scope_carrier = b;
+  return NULL;
+}
+
 /* ---- module init -------------------------------------------------------- */
 
 /* The env cleanup hook, on the env's JS thread when the env starts to be
@@ -495,6 +568,8 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   if (nat__env_current() == e) nat__env_set_current(NULL);
   if (e->trampoline_fn != NULL) napi_delete_reference(env, e->trampoline_fn);
   if (e->anchor != NULL) nat__anchor_unref(e->anchor);
+  if (e->resource_maker != NULL)
+    napi_delete_reference(env, e->resource_maker);
   if (e->link_hook != NULL) napi_delete_reference(env, e->link_hook);
   if (e->link_ctx_fn != NULL) napi_delete_reference(env, e->link_ctx_fn);
   if (e->work_hook != NULL) napi_delete_reference(env, e->work_hook);
@@ -529,6 +604,9 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   V("currentFrame", js_current_frame)   \
   V("openFrames", js_open_frames)       \
   V("envSerial", js_env_serial)         \
+  V("probeCapture", js_probe_capture)   \
+  V("probeRun", js_probe_run)           \
+  V("setScopeCarrier", js_set_scope_carrier) \
   V("addonsRebind", nat__js_addons_rebind)      \
   V("addonsRestore", nat__js_addons_restore)    \
   V("addonsInfo", nat__js_addons_info)          \

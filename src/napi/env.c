@@ -263,12 +263,36 @@ uint64_t nat__frame_current(const nat__env_t* e) {
  * call_js do not carry it on 24+. napi_make_callback needs a JS function,
  * so each env has one native function (the trampoline, made once at module
  * init) that runs the C callback stored in e->run_fn. Nothing is allocated
- * per dispatch and no AsyncLocalStorage.snapshot is taken.
+ * per dispatch and no AsyncLocalStorage.snapshot is taken. Where lib/'s
+ * probe at load found that napi_open_callback_scope carries the store too
+ * (Node 20 and 22: the store lives on the resource), dispatch uses that
+ * scope instead and saves the JS call into the trampoline (about 1,200
+ * instructions per item on Node 20, callgrind).
  */
 void nat__trampoline_run(nat__env_t* e) {
   void (*fn)(void*) = e->run_fn;
   e->run_fn = NULL; /* tells nat__dispatch that it ran */
   if (fn != NULL) fn(e->run_arg);
+}
+
+int nat__resource_maker(nat__env_t* e, napi_value* maker) {
+  napi_env env = e->env;
+  if (e->resource_maker != NULL)
+    return napi_get_reference_value(env, e->resource_maker, maker) == napi_ok
+               ? 0
+               : NAT_ENAPI;
+  static const char src[] =
+      "(function (hasRef) {\n"
+      "  return class NapiAsyncTraceResource {\n"
+      "    hasRef () { return hasRef() }\n"
+      "  }\n"
+      "})";
+  napi_value code;
+  if (napi_create_string_utf8(env, src, sizeof(src) - 1, &code) != napi_ok ||
+      napi_run_script(env, code, maker) != napi_ok ||
+      napi_create_reference(env, *maker, 1, &e->resource_maker) != napi_ok)
+    return NAT_ENAPI;
+  return 0;
 }
 
 int nat__async_open(napi_env env, napi_value has_ref, const char* name,
@@ -300,56 +324,68 @@ void nat__async_close(napi_env env, nat__async_t* a) {
   a->resource = NULL;
 }
 
-/* A dispatched callback between the work hook's BEGIN and END calls, run
- * inside the requester's context so that subscribers see it too. */
+/* A dispatched callback, as the trampoline (or the scope) runs it: the
+ * execution frame around it and, when a bridge listens, the work hook's
+ * BEGIN and END, all inside the callback scope, so the frame ends before
+ * the scope closes and runs the microtasks the callback queued (they are
+ * continuations of their own), and subscribers see the requester's
+ * context. */
 typedef struct {
   nat__env_t* e;
-  uint64_t link_id;
-  uint64_t execute_id;
   uint32_t site;
+  uint64_t ready_id;
+  uint64_t link_id;
+  int frame;
   void (*fn)(void*);
   void* arg;
-} hooked_t;
+} framed_t;
 
-static void run_hooked(void* p) {
-  hooked_t* h = p;
-  nat__work_hook_call(h->e, NAT__WORK_BEGIN, h->link_id, h->execute_id,
-                      h->site);
-  h->fn(h->arg);
-  nat__work_hook_call(h->e, NAT__WORK_END, h->link_id, h->execute_id,
-                      h->site);
+static void run_framed(void* p) {
+  framed_t* r = p;
+  nat__env_t* e = r->e;
+  uint64_t exec = 0;
+  uint32_t depth = 0;
+  if (r->frame && e != NULL &&
+      nat__frame_begin(e, r->site, r->ready_id, &exec) == 0)
+    depth = e->depth;
+  /* One load when no bridge listens (the common case). */
+  int hooked = e != NULL && e->work_hook != NULL && r->link_id != 0;
+  if (hooked)
+    nat__work_hook_call(e, NAT__WORK_BEGIN, r->link_id, exec, r->site);
+  r->fn(r->arg);
+  if (hooked)
+    nat__work_hook_call(e, NAT__WORK_END, r->link_id, exec, r->site);
+  if (depth != 0) nat__frame_unwind(e, depth);
 }
 
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
                    uint64_t link_id, int frame, const nat__async_t* a,
                    void (*fn)(void*), void* arg) {
   nat__env_t* e = nat__env_current();
-  uint64_t exec = 0;
-  uint32_t depth = 0;
-  if (frame && e != NULL && nat__frame_begin(e, site, ready_id, &exec) == 0)
-    depth = e->depth;
-
-  /* One load when no bridge listens (the common case); with one, the work
-   * hook's BEGIN and END run inside the same context as the callback. */
-  hooked_t h;
-  if (e != NULL && e->work_hook != NULL && link_id != 0) {
-    h = (hooked_t){e, link_id, exec, site, fn, arg};
-    fn = run_hooked;
-    arg = &h;
-  }
+  framed_t r = {e, site, ready_id, link_id, frame, fn, arg};
   int ran = 0;
   napi_value resource, tramp;
+  if (e != NULL && e->scope_carrier && a->resource != NULL && a->ctx != NULL &&
+      napi_get_reference_value(e->env, a->resource, &resource) == napi_ok) {
+    /* Where the probe showed that a callback scope carries the store. */
+    napi_callback_scope scope;
+    if (napi_open_callback_scope(env, resource, a->ctx, &scope) == napi_ok) {
+      run_framed(&r);
+      napi_close_callback_scope(env, scope);
+      return;
+    }
+  }
   if (e != NULL && a->resource != NULL && a->ctx != NULL &&
       e->trampoline_fn != NULL &&
       napi_get_reference_value(e->env, a->resource, &resource) == napi_ok &&
       napi_get_reference_value(e->env, e->trampoline_fn, &tramp) == napi_ok) {
     /* Nested dispatches (a callback that dispatches) save and restore the
-     * slot. A JS exception thrown by the callback stays pending in env for
-     * the caller to report, as with a threadsafe function's call_js. */
+     * slot. A JS exception the callback leaves pending in env stays there
+     * for the caller to report (as Node does after a tsfn's call_js). */
     void (*saved_fn)(void*) = e->run_fn;
     void* saved_arg = e->run_arg;
-    e->run_fn = fn;
-    e->run_arg = arg;
+    e->run_fn = run_framed;
+    e->run_arg = &r;
     napi_make_callback(env, a->ctx, resource, tramp, 0, NULL, NULL);
     ran = e->run_fn == NULL;
     e->run_fn = saved_fn;
@@ -357,8 +393,7 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
   }
   /* No context, or Node refused to call into JS (an env being torn down):
    * the callback still runs, as call_js does, so it can free its data. */
-  if (!ran) fn(arg);
-  if (depth != 0) nat__frame_unwind(e, depth);
+  if (!ran) run_framed(&r);
 }
 
 /* ---- closing contexts on their JS thread, from any thread -------------- */

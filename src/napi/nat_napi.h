@@ -56,6 +56,13 @@ typedef struct nat__env_s {
   napi_ref trampoline_fn;
   void (*run_fn)(void* arg);
   void* run_arg;
+  /* Enter contexts with napi_open_callback_scope instead: lib/ found at
+   * load (a probe) that it carries AsyncLocalStorage here (Node 20, 22;
+   * not with AsyncContextFrame, Node 24+). One JS call less per item. */
+  int scope_carrier;
+  /* (hasRef) => class { hasRef () { return hasRef() } }: makes a queue's
+   * resource class; made on first use (nat__resource_maker). */
+  napi_ref resource_maker;
 
   /* Sends JS-side state released on other threads to this JS thread. */
   struct nat__anchor_s* anchor;
@@ -164,6 +171,10 @@ static inline int nat__async_held(const nat__async_t* a) {
   return a->ctx != NULL || a->resource != NULL;
 }
 
+/* The env's resource-class maker (see nat__env_t), made on first use.
+ * JS thread of e. 0 or NAT_ENAPI. */
+int nat__resource_maker(nat__env_t* e, napi_value* maker);
+
 /* The trampoline's body (binding.c's native function calls it). */
 void nat__trampoline_run(nat__env_t* e);
 
@@ -181,12 +192,15 @@ void nat__anchor_unref(nat__anchor_t* an);
 void nat__async_close_from(nat__anchor_t* an, napi_env env, nat__async_t* a);
 
 /*
- * The engine's dispatch of one callback, on the JS thread of `env`: an
- * execution frame of `site` for `ready_id` (none when `frame` is 0), the
- * fn(arg) run through napi_make_callback in a's context (async_hooks and
- * AsyncLocalStorage see the requester; the microtask queue runs after it
- * when this is the outermost scope). Without a context fn runs directly.
- * Frames fn left open are closed with ours.
+ * The engine's dispatch of one callback, on the JS thread of `env`:
+ * fn(arg) run in a's context, inside an execution frame of `site` for
+ * `ready_id` (none when `frame` is 0) that begins and ends inside the
+ * callback scope. The scope is napi_open_callback_scope where lib/'s probe
+ * found that it carries AsyncLocalStorage (Node 20, 22), else
+ * napi_make_callback of the env's trampoline (Node 24+); either way
+ * async_hooks and AsyncLocalStorage see the requester, and the microtask
+ * queue runs when it closes if it is the outermost scope. Without a
+ * context fn runs directly. Frames fn left open are closed with ours.
  * `link_id` names the work item to the work hook (none when 0).
  */
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
@@ -198,6 +212,8 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
 int nat__queue_create(napi_env env, const nat_queue_options_t* o,
                       nat_queue_t** out);
 int nat__queue_link(nat_queue_t* q, nat_task_t** out);
+size_t nat__task_size(void);
+int nat__queue_link_into(nat_queue_t* q, void* storage, nat_task_t** out);
 int nat__queue_ready(nat_task_t* t, void* data,
                      napi_threadsafe_function_call_mode mode);
 int nat__task_cancel(nat_task_t* t);

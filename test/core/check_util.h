@@ -126,5 +126,6 @@ Suite* nat_ring_suite(void);
 Suite* nat_drain_suite(void);
 Suite* nat_threads_suite(void);
 Suite* nat_interpose_suite(void); /* src/interpose */
+Suite* nat_mpsc_suite(void);
 
 #endif /* NAT_CHECK_UTIL_H */

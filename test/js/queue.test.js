@@ -409,3 +409,99 @@ test('a queue handle collected before the queue finalizes (GC right after releas
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'ok')
 })
+
+test('caller-owned tasks (ABI 1.1 queue_link_into): they run like pooled ones; bad storage is EINVAL', async () => {
+  nat.enable()
+  nat.drain()
+  const results = []
+  const q = c.createQueue('test:into', (v) => results.push({ v, frame: nat.marks.current() }), { poolThreads: 2 })
+  const checks = c.linkIntoChecks(q)
+  assert.ok(checks.taskSize > 0 && checks.taskSize % 16 === 0, `task_size() ${checks.taskSize}`)
+  assert.deepEqual({ ...checks, taskSize: 0 }, { taskSize: 0, nullStorage: E.EINVAL, misaligned: E.EINVAL, nullOut: E.EINVAL, nullQueue: E.EINVAL })
+  const links = []
+  for (let i = 0; i < 50; i++) links.push(c.submitInto(q, i))
+  await until(() => results.length === 50, 'callbacks')
+  assert.equal(c.release(q), 0)
+  await until(() => c.queueStats(q).finalized === 1, 'finalize')
+  assert.deepEqual(results.map((r) => r.v).sort((a, b) => a - b), [...Array(50).keys()].map((i) => i * 2))
+  const ev = eventsOf('test:into', [...nat.drain()])
+  assert.deepEqual(ev.filter((e) => e.event === 'link').map((e) => e.linkID).sort((a, b) => a - b), links.sort((a, b) => a - b))
+  const begins = new Set(ev.filter((e) => e.event === 'executionBegin').map((e) => e.executeID))
+  assert.equal(begins.size, 50)
+  assert.ok(results.every((r) => begins.has(r.frame)))
+})
+
+test('queue_link takes tasks from the queue\'s pool: a dispatched task\'s memory is reused', async () => {
+  let calls = 0
+  const q = c.createQueue('test:pool', () => { calls++ }, { poolThreads: 0 })
+  const addrs = []
+  for (let i = 0; i < 5; i++) {
+    const t = c.link(q)
+    addrs.push(c.taskAddr(t))
+    assert.equal(c.readyHere(t, i), 0)
+    await until(() => calls === i + 1, 'dispatch')
+  }
+  c.release(q)
+  assert.equal(new Set(addrs).size, 1, `one task reused five times: ${addrs}`)
+})
+
+test('one async_hooks init per queue (its shared context), plus one per JS-linked task', async () => {
+  const inits = []
+  const hook = createHook({
+    init (id, type, trigger, resource) { if (type.startsWith('test:inits-')) inits.push({ type, resource }) }
+  }).enable()
+  let calls = 0
+  const shared = c.createQueue('test:inits-shared', () => { calls++ }, { poolThreads: 1, shared: true })
+  const own = c.createQueue('test:inits-own', () => { calls++ }, { poolThreads: 1 })
+  const atCreate = inits.length
+  for (let i = 0; i < 3; i++) { c.submit(shared, i, 0); c.submit(own, i, 0) }
+  await until(() => calls === 6, 'callbacks')
+  hook.disable()
+  c.release(shared)
+  c.release(own)
+  assert.equal(atCreate, 2, 'one init per queue')
+  assert.equal(inits.filter((i) => i.type === 'test:inits-shared').length, 1, 'a shared queue: no init per task')
+  assert.equal(inits.filter((i) => i.type === 'test:inits-own').length, 4, 'one per task')
+  assert.equal(new Set(inits.map((i) => i.resource)).size, inits.length, 'no two inits share a resource')
+  assert.ok(inits.every((i) => typeof i.resource.hasRef === 'function'))
+})
+
+test('microtasks run between items, each in its own callback scope (as a threadsafe function)', async () => {
+  const order = []
+  const q = c.createQueue('test:microtasks', (v) => {
+    order.push(`cb ${v}`)
+    Promise.resolve().then(() => order.push(`then ${v}`))
+    process.nextTick(() => order.push(`tick ${v}`))
+  }, { poolThreads: 0 })
+  for (let i = 0; i < 3; i++) c.readyHere(c.link(q), i)
+  await until(() => order.length === 9, 'callbacks')
+  c.release(q)
+  assert.deepEqual(order, ['cb 0', 'tick 0', 'then 0', 'cb 1', 'tick 1', 'then 1', 'cb 2', 'tick 2', 'then 2'])
+})
+
+test('at most 1,000 items per wake-up: the loop runs its other phases between batches', async () => {
+  let calls = 0
+  let atImmediate = -1
+  const q = c.createQueue('test:batch', () => { calls++ }, { poolThreads: 0 })
+  for (let i = 0; i < 2500; i++) assert.equal(c.readyHere(c.link(q), i), 0)
+  setImmediate(() => { atImmediate = calls })
+  await until(() => calls === 2500, 'callbacks')
+  c.release(q)
+  // The first wake-up (poll phase) takes 1,000 and re-arms; the check
+  // phase's immediate runs before the next batch.
+  assert.equal(atImmediate, 1000)
+})
+
+test('a release with readies still to come: they run, then the queue closes; later readies are ECLOSING', async () => {
+  let calls = 0
+  const q = c.createQueue('test:released', () => { calls++ }, { poolThreads: 0 })
+  const tasks = [c.link(q), c.link(q), c.link(q)]
+  assert.equal(c.readyHere(tasks[0], 0), 0)
+  assert.equal(c.release(q), 0)
+  assert.throws(() => c.link(q), { code: 'NAT_ECLOSING' }, 'no links after the last release')
+  assert.equal(c.readyHere(tasks[1], 1), 0, 'a linked task is a reference: its ready takes')
+  await until(() => c.queueStats(q).finalized === 1, 'finalize')
+  assert.equal(calls, 2)
+  assert.equal(c.readyHere(tasks[2], 2), E.ECLOSING, 'after the close')
+  assert.equal(c.queueStats(q).drops, 0)
+})
