@@ -28,6 +28,21 @@ function siteLabel (g, s) {
   return g._sites[g._site[s]] || '(no site)'
 }
 
+// Is link slot l inside the slice of the frame that made it (a frame of
+// the graph, on the same env and thread, begun before and not ended
+// before the link)?
+function onSlice (g, l) {
+  const frame = g._a[l]
+  if (frame === 0) return false
+  const f = g._slot.get(frame)
+  if (f === undefined || g._kind[f] !== KIND_FRAME) return false
+  if (g._env[f] !== g._env[l] || g._thread[f] !== g._thread[l]) return false
+  const t = g._ts[l]
+  if (!(g._ts[f] <= t)) return false
+  const ended = (g._flags[f] & FLAG_ENDED) !== 0 && Number.isFinite(g._b[f])
+  return !ended || t <= g._b[f]
+}
+
 /**
  * The Trace Event Format object { traceEvents, displayTimeUnit, metadata }.
  * options.pending (default true): pending work as instant events;
@@ -72,6 +87,15 @@ function toChromeTrace (g, options = {}) {
       // a link readied more than once (an interval) has one arrow per run.
       lane(g._env[l], g._thread[l])
       const id = g._id[s]
+      // A flow start binds to the slice around it on its thread. Links
+      // made where no frame slice is (the root frame 0, the event loop, a
+      // native thread, a frame not in the trace) get a slice of their own,
+      // a 1 ns mark named for where the link was made, so every arrow is
+      // drawn.
+      if (!onSlice(g, l)) {
+        const frame = g._a[l]
+        events.push({ name: frame === 0 ? 'root' : `frame ${frame}`, cat: `${cat}.link`, ph: 'X', ts: us(g._ts[l]), dur: 0.001, pid: g._env[l], tid: g._thread[l], args: { linkID: g._id[l], linkedInFrame: frame } })
+      }
       events.push({ name: 'link', cat: `${cat}.flow`, ph: 's', id, ts: us(g._ts[l]), pid: g._env[l], tid: g._thread[l] })
       events.push({ name: 'link', cat: `${cat}.flow`, ph: 'f', bp: 'e', id, ts: us(begin), pid, tid })
     }

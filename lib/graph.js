@@ -250,6 +250,20 @@ class AsyncGraph {
       this._reserve(countNew(events), events.length)
       return this._withFlags(fileStacks, () => this._addBatch(events))
     }
+    // The batches of a stream trace (lib/trace-file.js readTraceFile).
+    if (Array.isArray(events) && events.length > 0 && events.every((b) => b instanceof EventBatch)) {
+      let fresh = 0
+      let count = 0
+      for (const b of events) {
+        fresh += countNew(b)
+        count += b.length
+      }
+      this._reserve(fresh, count)
+      return this._withFlags(fileStacks, () => {
+        for (const b of events) this._addBatch(b)
+        return this
+      })
+    }
     if (events === null || typeof events !== 'object' || typeof events[Symbol.iterator] !== 'function') {
       throw invalidArgType('events', 'an EventBatch, an iterable of events or { events }', events)
     }

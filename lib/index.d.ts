@@ -293,7 +293,7 @@ export interface SiteTotals {
   run: LatencySummary
 }
 
-export type GraphInput = EventBatch | Iterable<Partial<TraceEvent> | SeedEvent> | { events: Iterable<Partial<TraceEvent> | SeedEvent> }
+export type GraphInput = EventBatch | EventBatch[] | Iterable<Partial<TraceEvent> | SeedEvent> | { events: Iterable<Partial<TraceEvent> | SeedEvent> | EventBatch[] }
 
 export interface GraphOptions {
   /** Where link stacks come from (default: the ones this process captured). */
@@ -417,6 +417,49 @@ export function isEnabled(): boolean
 export function drain(options?: DrainOptions): EventBatch
 /** A consumer of its own (see Consumer). */
 export function consumer(options?: ConsumerOptions): Consumer
+
+export interface RecorderOptions {
+  stacks?: boolean
+  js?: EnableOptions['js']
+  capacity?: number
+  /** Most records waiting for the writer (default 262144); past it they are dropped and counted in the trace. */
+  limit?: number
+  /** Deflate chunks (default true). */
+  compress?: boolean
+  /** Milliseconds between writes (default 20). */
+  interval?: number
+  /** Extra JSON-able fields for the file's META chunk. */
+  meta?: Record<string, unknown>
+  /** Milliseconds to wait for the writer's Worker to start (default 10000). */
+  startTimeout?: number
+}
+
+export interface RecorderSummary {
+  delivered: number
+  lost: number
+  chunks: number
+  bytes: number
+  writeErrors: number
+  lastWriteError: string | null
+}
+
+export interface Recorder {
+  readonly file: string
+  /** Writes the last chunks and the END chunk; blocks until done (usable in a process 'exit' listener). null when the writer did not answer in time. */
+  stop(info?: { reason?: string; exitCode?: number; stats?: unknown }, timeoutMs?: number): RecorderSummary | { error: string } | null
+}
+
+/** Records this process into a stream trace file (docs/trace-format.md) while it runs, from a Worker of its own. */
+export function recorder(file: string, options?: RecorderOptions): Recorder
+/** Writes events (an EventBatch, an array of them, or event objects) as a stream trace file that the CLI and graph() read. */
+export function writeTrace(file: string, events: EventBatch | EventBatch[] | TraceEvent[] | { events: TraceEvent[] }, options?: { stacks?: Map<number, string> | ((linkID: number) => string | undefined); compress?: boolean; meta?: Record<string, unknown> }): { file: string; events: number; bytes: number }
+/** Reads a trace file of either format (JSON, or stream: whole, up to its last complete chunk); pass trace and stacks to graph(). */
+export function readTrace(file: string): {
+  trace: { format: string; formatVersion: number; events: EventBatch[] | TraceEvent[]; meta?: Record<string, unknown>; end?: Record<string, unknown> | null; truncated?: { offset: number; reason: string } | null; stats?: unknown }
+  stacks: Map<number, string>
+}
+/** Link stacks captured since cursor (0 first, then the returned cursor), for writers that go along. */
+export function linkStacksSince(cursor: number): { cursor: number; stacks: Array<[number, string]> }
 export function decode(buffer: ArrayBuffer): EventBatch
 export function stats(): Stats
 export const marks: Marks

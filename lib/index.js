@@ -268,7 +268,7 @@ const marks = Object.freeze({
 // cheap, formatting is not). `order` holds the linkIDs in capture order as
 // a ring, so the oldest is evicted in O(1) past the limit (iterating a Map
 // from its start after many deletes is not O(1) in V8).
-const linkStacks = { map: new Map(), order: [], next: 0, limit: DEFAULT_STACK_LIMIT, evicted: 0 }
+const linkStacks = { map: new Map(), order: [], next: 0, limit: DEFAULT_STACK_LIMIT, evicted: 0, captured: 0 }
 
 // Called by the engine with the linkID of each link made on this thread.
 function captureLinkStack (linkID) {
@@ -290,6 +290,7 @@ function captureLinkStack (linkID) {
     ls.order[ls.next++] = linkID
   }
   ls.map.set(linkID, holder)
+  ls.captured++
 }
 
 // Said once per process: from now on the oldest link stacks are dropped
@@ -323,6 +324,27 @@ function linkStack (linkID) {
   const lines = text.split('\n').slice(1)
     .filter((l) => !l.includes(LIB_DIR) && !l.includes('node:internal/async_hooks'))
   return lines.slice(0, STACK_LINES).map((l) => l.trim()).join('\n')
+}
+
+/**
+ * The link stacks captured since `cursor` (0 at first, then the cursor
+ * returned) that are still kept: { cursor, stacks: [[linkID, text], ...] }.
+ * For recorders that write stacks as they go.
+ */
+function linkStacksSince (cursor) {
+  validateInteger(cursor, 'cursor', 0, Number.MAX_SAFE_INTEGER)
+  const ls = linkStacks
+  const fresh = Math.min(ls.captured - cursor, ls.order.length)
+  const stacks = []
+  // The newest `fresh` entries of the ring, oldest first.
+  const n = ls.order.length
+  const newest = ls.order.length < ls.limit ? n : ls.next // one past the newest
+  for (let k = fresh; k > 0; k--) {
+    const id = ls.order[((newest - k) % n + n) % n]
+    const text = linkStack(id)
+    if (text !== undefined) stacks.push([id, text])
+  }
+  return { cursor: ls.captured, stacks }
 }
 
 // ---- the JS resource bridge (enable({ js: true })) -------------------------
@@ -534,6 +556,30 @@ function assertNoPending (t, options = {}) {
 }
 
 /**
+ * Records this process into a stream trace file while it runs (see
+ * lib/recorder.js): recorder(file, { stacks, js, capacity, limit,
+ * compress, interval, meta }) -> { stop(info), file }.
+ */
+function recorder (file, options) {
+  return require('./recorder').recorder(module.exports, file, options)
+}
+
+/**
+ * Writes events (an EventBatch, an array of them, or event objects) to a
+ * stream trace file the CLI and graph() read. options: stacks (a Map or
+ * (linkID) => text; default this process's), compress (default true),
+ * meta (extra META fields). Synchronous.
+ */
+function writeTrace (file, events, options = {}) {
+  validateObject(options, 'options')
+  return require('./trace-file').writeStreamTrace(file, events, {
+    stacks: options.stacks === undefined ? linkStack : options.stacks,
+    compress: options.compress,
+    meta: { version: C.VERSION, ...options.meta }
+  })
+}
+
+/**
  * Registers fn() -> a W3C traceparent string (or undefined), asked on the
  * JS thread each time a tracked task or async work run is linked there; the
  * answer is kept with the task for native threads to read through the C
@@ -557,6 +603,10 @@ module.exports = {
   isEnabled,
   drain,
   consumer,
+  recorder,
+  writeTrace,
+  readTrace: (file) => require('./trace-file').readTraceFile(file),
+  linkStacksSince,
   Consumer,
   decode,
   stats,

@@ -58,6 +58,9 @@ function checkChromeTrace (t) {
     assert.ok(f.s.ts <= f.f.ts, 'a flow goes forward in time')
     // The end binds to the frame's slice: a slice on its thread begins there.
     assert.ok(slices.some((x) => x.pid === f.f.pid && x.tid === f.f.tid && x.ts === f.f.ts), `flow ${id} ends on a slice`)
+    // The start binds to the slice around it on its thread (issue 15: the
+    // root frame's links had none).
+    assert.ok(slices.some((x) => x.pid === f.s.pid && x.tid === f.s.tid && x.ts <= f.s.ts && f.s.ts <= x.ts + x.dur), `flow ${id} starts on a slice`)
   }
   return { slices, flows }
 }
@@ -109,7 +112,10 @@ test('folded and dot', () => {
   assert.equal(f.status, 0, f.stderr)
   const lines = f.stdout.trim().split('\n')
   for (const l of lines) assert.match(l, /^root(;[^;]+)* \d+$/)
-  assert.ok(lines.some((l) => l.startsWith('root;cliapp:hop;cliapp:hop;cliapp:hop ')), f.stdout)
+  // Each step names the site and the function and file:line that asked for
+  // the work (the trace has link stacks): the timer, then the callback.
+  assert.ok(lines.some((l) => /^root;cliapp:hop Timeout\._onTimeout \(app\.js:23\);cliapp:hop [^;]*\(app\.js:13\);cliapp:hop [^;]*\(app\.js:13\) \d+$/.test(l)), f.stdout)
+  assert.match(f.stderr, /weights: µs of frame run time/)
   const d = run('dot', trace)
   assert.equal(d.status, 0, d.stderr)
   assert.match(d.stdout, /^digraph async \{/)
