@@ -289,3 +289,69 @@ test('an un-awaited bcrypt.hash in a test is reported by assertNoPending with th
   assert.match(out, /bcrypt:EncryptAsyncWorker|bcrypt:SaltAsyncWorker/)
   assert.match(out, /unawaited\.js:13/)
 })
+
+test('napi-async-trace record -- node app.js (bcrypt + classic-level): stacks and report show each item\'s pool frame and site', (t) => {
+  if (!skipUnless(t, 'bcrypt') || !skipUnless(t, 'classic-level')) return
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-rec-real-'))
+  const app = path.join(dir, 'app.js')
+  const at = (name) => JSON.stringify(require.resolve(name, { paths: [root] }))
+  // Four hashes at once, each stored when done, then read back: the app
+  // knows nothing of the engine; the CLI's preload turns zero-code tracing on.
+  fs.writeFileSync(app, `
+    const bcrypt = require(${at('bcrypt')})
+    const { ClassicLevel } = require(${at('classic-level')})
+    const db = new ClassicLevel(${JSON.stringify(path.join(dir, 'db'))})
+    ;(async () => {
+      await db.open()
+      const salt = bcrypt.genSaltSync(4)
+      await Promise.all([0, 1, 2, 3].map((i) => new Promise((resolve, reject) =>
+        bcrypt.hash('pw' + i, salt, (err, h) => err ? reject(err) : resolve(db.put('k' + i, h))))))
+      for (let i = 0; i < 4; i++) await db.get('k' + i)
+      await db.close()
+    })()
+  `)
+  const bin = path.join(root, 'bin', 'napi-async-trace.js')
+  const cli = (...args) => {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    return r
+  }
+  try {
+    const trace = path.join(dir, 'trace.json')
+    cli('record', '-o', trace, '--', process.execPath, app)
+    // stacks: the put of a hash is a pool frame of classic-level, linked
+    // in bcrypt's complete frame on the JS thread, itself linked and made
+    // ready by bcrypt's pool frame on a pool thread.
+    const out = cli('stacks', trace, '--slowest', '1000').stdout
+    const chain = new RegExp([
+      'frame \\d+ {2}classic-level:classic_level\\.db\\.put {2}thread (\\d+) [^\\n]*',
+      ' {2}<- ready \\d+ by frame 0 on thread \\1[^\\n]*',
+      ' {2}<- link \\d+ in frame \\d+ on thread (\\d+)[^\\n]*',
+      'frame \\d+ {2}bcrypt:EncryptAsyncWorker {2}thread \\2 [^\\n]*',
+      ' {2}<- ready \\d+ by frame \\d+ on thread (\\d+)[^\\n]*',
+      ' {2}<- link \\d+ in frame \\d+ on thread \\3[^\\n]*',
+      'frame \\d+ {2}bcrypt:EncryptAsyncWorker {2}thread \\3 [^\\n]*'
+    ].join('\\n'))
+    const m = chain.exec(out)
+    assert.ok(m, `a put <- bcrypt complete <- bcrypt pool frame chain in:\n${out}`)
+    assert.notEqual(m[1], m[2], 'the put ran on a pool thread')
+    assert.notEqual(m[3], m[2], 'the hash ran on a pool thread')
+    // report: the embedded data has pool lanes and, per site, each item
+    // with its queue wait, pool run and loop wait.
+    const html = path.join(dir, 'report.html')
+    cli('report', trace, '-o', html)
+    const json = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(fs.readFileSync(html, 'utf8'))
+    const data = JSON.parse(json[1])
+    assert.ok(data.lanes.filter((l) => l.pool).length >= 1, JSON.stringify(data.lanes))
+    const items = Object.fromEntries(data.pool.sites.map((s) => [s.site, s]))
+    for (const [site, n] of [['bcrypt:EncryptAsyncWorker', 4], ['classic-level:classic_level.db.put', 4], ['classic-level:classic_level.db.get', 4]]) {
+      assert.equal(items[site] && items[site].items, n, `${site} in the pool view: ${Object.keys(items)}`)
+      for (const k of ['queueWait', 'run', 'loopWait']) assert.equal(items[site][k].count, n, `${site} ${k}`)
+      assert.ok(items[site].run.p50 > 0, `${site} ran on the pool`)
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

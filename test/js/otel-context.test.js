@@ -168,3 +168,94 @@ test('api.context.active() in a callback is the requester\'s context (baggage to
   c.release(q)
   assert.deepEqual(seen, ['u0', 'u1', 'u2'])
 })
+
+// Unmodified addons from npm (zero-code tracing, issue 14): the addon's
+// complete runs through the engine's trampoline in the requester's
+// context. An addon that cannot be loaded here is skipped with the
+// reason, never counted as passed.
+const { ensure } = require('../../scripts/addons-setup')
+function available (t, name) {
+  const why = ensure(name)
+  if (why !== null) t.skip(`${name} is not available here: ${why}`)
+  return why === null
+}
+
+// Runs fn with zero-code tracing on (addons rebound) and puts every
+// rebound import back afterwards, so the tests after it see plain Node.
+async function withAddons (fn) {
+  nat.enable({ addons: true })
+  try {
+    return await fn()
+  } finally {
+    nat.enable({ addons: false })
+    nat.disable()
+    nat.drain()
+  }
+}
+
+test('unmodified bcrypt (callback API), zero-code tracing on: a span started in the callback is a child of the requesting span', async (t) => {
+  if (!available(t, 'bcrypt')) return
+  const bcrypt = require('bcrypt')
+  const salt = bcrypt.genSaltSync(4) // made up front: with rounds bcrypt first runs crypto.randomBytes
+  const pairs = await withAddons(() => scenario('bcrypt', (i, cb) => {
+    bcrypt.hash(`pw-${i}`, salt, (err, h) => {
+      assert.ifError(err)
+      assert.match(h, /^\$2b\$04\$/)
+      cb(i)
+    })
+  }))
+  assertParents(pairs)
+  assert.ok(nat.addons().some((a) => /node_modules\/bcrypt\//.test(a.path) && a.status === 'OK'), 'bcrypt was rebound')
+})
+
+test('unmodified bcrypt (callback API) without the interposer: the callback loses the requesting span on Node 24+', async (t) => {
+  if (!available(t, 'bcrypt')) return
+  const bcrypt = require('bcrypt')
+  const salt = bcrypt.genSaltSync(4)
+  nat.enable({ addons: false }) // every rebound import back to Node's own
+  assert.equal(nat.addons().filter((a) => a.active).length, 0)
+  const pairs = await scenario('bcrypt-off', (i, cb) => {
+    bcrypt.hash(`pw-${i}`, salt, (err) => { assert.ifError(err); cb(i) })
+  })
+  const right = pairs.filter(({ request, inside }) => parentId(inside) === request.spanId).length
+  // Node 24+: async work's complete runs in no context at all (DESIGN.md
+  // section 1); Node 20/22 keep the store of the work's creation, made
+  // inside the request.
+  assert.equal(right, major >= 24 ? 0 : REQUESTS)
+})
+
+// A promise's continuation runs in the context where .then/await attached
+// it, with or without the interposer; what this checks is that rebinding
+// the addon (its complete now runs through the engine's trampoline) keeps
+// that so. The loss without the interposer is the callback API's (above).
+test('unmodified @node-rs/bcrypt and classic-level (promise APIs), zero-code tracing on: spans after await are children of the requesting span', async (t) => {
+  const os = require('node:os')
+  const fs = require('node:fs')
+  const path = require('node:path')
+  if (available(t, '@node-rs/bcrypt')) {
+    const nrs = require('@node-rs/bcrypt')
+    const pairs = await withAddons(() => scenario('nrs', (i, cb) => {
+      nrs.hash(`pw-${i}`, { cost: 4 }).then((h) => { assert.match(h, /^\$2b\$04\$/); cb(i) })
+    }))
+    assertParents(pairs)
+  }
+  if (available(t, 'classic-level')) {
+    const { ClassicLevel } = require('classic-level')
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-otel-level-'))
+    const db = new ClassicLevel(dir)
+    try {
+      await db.open()
+      const pairs = await withAddons(async () => {
+        const seen = nat.addons().find((a) => /node_modules\/classic-level\//.test(a.path))
+        assert.equal(seen && seen.status, 'OK', 'classic-level was rebound')
+        return scenario('level', (i, cb) => {
+          db.put(`k${i}`, `v${i}`).then(() => db.get(`k${i}`)).then((v) => { assert.equal(v, `v${i}`); cb(i) })
+        })
+      })
+      assertParents(pairs)
+      } finally {
+      await db.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+})

@@ -16,6 +16,8 @@ const { spawnSync } = require('node:child_process')
 const { pathToFileURL } = require('node:url')
 const { root, loadConsumer, nativeChain } = require('./helpers')
 const { syntheticPoolTrace, requestsFor } = require('./report-synth')
+const { scenario } = require('./addons-helpers')
+const { ensure } = require('../../scripts/addons-setup')
 
 const CHROMIUM = '/usr/bin/chromium'
 const SKIP = fs.existsSync(CHROMIUM) ? false : 'chromium not installed: apt-get install chromium'
@@ -237,6 +239,61 @@ test('the pool view on a synthetic pool trace: lanes for pool threads, the verdi
     const first = g.pending().find((p) => p.site === 'cache:get')
     assert.equal(await page.locator(`#stack-panel li.current[data-id="${first.frame}"]`).count(), 1, 'the chain of the frame that linked the oldest one')
     await page.screenshot({ path: path.join(OUT, 'report-pool.png'), fullPage: true })
+    await close()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('the pool view on a real zero-code trace: bcrypt hashes on the libuv pool, lanes and the three waits for its site; screenshot', { skip: SKIP, timeout: 180_000 }, async (t) => {
+  const why = ensure('bcrypt')
+  if (why !== null) return t.skip(`bcrypt is not available here: ${why}`)
+  // An unmodified bcrypt in a fresh process with zero-code tracing on:
+  // 8 hashes at cost 4 at once, more than the default 4 pool threads, so
+  // some wait in the queue. The salt is made up front (with rounds, bcrypt
+  // first runs crypto.randomBytes on the pool, outside any addon).
+  const { result } = scenario(`
+    const bcrypt = require('bcrypt')
+    const salt = bcrypt.genSaltSync(4)
+    const hashes = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+      new Promise((resolve, reject) => bcrypt.hash('pw-' + i, salt, (err, h) => err ? reject(err) : resolve(h)))))
+    await new Promise((r) => setImmediate(r))
+    done({ hashes: hashes.length, events: events() })`)
+  assert.equal(result.hashes, 8)
+  const g = nat.graph(result.events)
+  const SITE = 'bcrypt:EncryptAsyncWorker'
+  // The pool frames, found in Node as the report defines them (lib/report/pool.js).
+  const poolFrames = g.frames().filter((f) => {
+    const r = f.readyID ? g.node(f.readyID) : null
+    const l = r && r.linkID ? g.node(r.linkID) : null
+    return f.site === SITE && r !== null && l !== null && r.thread === f.thread && l.thread !== f.thread
+  })
+  assert.equal(poolFrames.length, 8, 'a pool frame per hash')
+  const threads = [...new Set(poolFrames.map((f) => f.thread))].sort((a, b) => a - b)
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-report-bcrypt-'))
+  try {
+    const { page, close } = await open(writeReport(dir, g, { title: 'bcrypt on the pool' }))
+    // A lane per pool thread that ran a hash, labelled as a pool thread.
+    const labels = await page.evaluate(() => window.natReport.laneLabels())
+    const poolLanes = labels.map((l) => /^pool thread (\d+)\b/.exec(l)).filter(Boolean).map((m) => Number(m[1]))
+    assert.deepEqual(poolLanes, threads, `pool lanes: ${labels}`)
+    // Each pool frame is drawn; clicking one names its site and its pool thread.
+    for (const f of poolFrames) assert.ok(await page.evaluate((id) => window.natReport.frameBox(id), f.id), `frame ${f.id} is drawn`)
+    const f0 = poolFrames[0]
+    await clickFrame(page, f0.id)
+    const current = await page.locator(`#stack-panel li.current[data-id="${f0.id}"]`).textContent()
+    assert.match(current, new RegExp(`thread ${f0.thread}\\b`))
+    assert.ok(current.includes(SITE), current)
+    // The pool view: at least as many pool threads as ran hashes, and the
+    // row for bcrypt's site with its 8 items and the three waits.
+    assert.ok(Number(await page.locator('#pool-section').getAttribute('data-pool-size')) >= threads.length)
+    const cells = await page.locator(`#pool-table tbody tr[data-site="${SITE}"] td`).allTextContents()
+    assert.equal(cells.length, 9, `a row for ${SITE}: ${cells}`)
+    assert.equal(cells[1], '8')
+    assert.ok(cells.slice(2, 8).every((x) => /^\d+\.\d+$/.test(x)), `queue wait, pool run and loop wait of ${SITE}: ${cells}`)
+    assert.ok(Number(cells[4]) > 0, `a hash at cost 4 takes pool time: ${cells}`)
+    await page.screenshot({ path: path.join(OUT, 'report-bcrypt-pool.png'), fullPage: true })
     await close()
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
