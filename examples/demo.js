@@ -7,7 +7,7 @@
 // JS bridge adds the timers and promises); the demo says what the events
 // mean, prints the events of one request's chain with a plain-words note
 // each, its async call stack, the per-site latency table and what is
-// pending, and writes trace.json and report.html from the same graph.
+// pending, and writes trace.nat and report.html from the same graph.
 const fs = require('node:fs')
 const path = require('node:path')
 const { AsyncLocalStorage } = require('node:async_hooks')
@@ -113,7 +113,7 @@ counter, and 0 means "outside any callback":
     if ((e.event === 'link' && want.link.has(e.linkID)) || (e.event === 'ready' && want.ready.has(e.readyID)) ||
         ((e.event === 'executionBegin' || e.event === 'executionEnd') && want.frame.has(e.executeID))) shown.push(e)
   }
-  console.log(`\n== request 3, event by event (${shown.length} of the ${batch.length}; trace.json has them all) ==`)
+  console.log(`\n== request 3, event by event (${shown.length} of the ${batch.length}; trace.nat has them all) ==`)
   const width = Math.max(...shown.map((e) => seedLine(e).length))
   for (const e of shown) {
     const line = seedLine(e)
@@ -141,15 +141,18 @@ counter, and 0 means "outside any callback":
   console.log('(work asked for and not finished when the events were taken; the report counts the same)')
   if (pending.length) console.log(nat.formatPending(pending))
 
-  const tracePath = path.join(outDir, 'trace.json')
-  writeTrace(tracePath, batch)
+  // The public writer: the same stream trace `napi-async-trace record`
+  // writes, with this process's link stacks, for the CLI to read back.
+  const tracePath = path.join(outDir, 'trace.nat')
+  nat.writeTrace(tracePath, batch)
   const reportPath = path.join(outDir, 'report.html')
   fs.writeFileSync(reportPath, nat.renderReport(g, { title: 'napi-async-trace demo', generated: new Date().toISOString() }))
   const shownPath = (p) => path.relative(process.cwd(), p) || p
   console.log(`\nwrote ${shownPath(tracePath)} (every event, for the CLI) and ${shownPath(reportPath)} (open it in a browser)`)
   console.log('next:')
   console.log(`  npx napi-async-trace stacks ${shownPath(tracePath)}                       async stacks of the slowest frames`)
-  console.log(`  npx napi-async-trace chrome ${shownPath(tracePath)} -o trace.chrome.json  then open it in https://ui.perfetto.dev`)
+  console.log(`  npx napi-async-trace report ${shownPath(tracePath)} -o report.html        the same report, from the trace file`)
+  console.log(`  npx napi-async-trace chrome ${shownPath(tracePath)} -o trace-chrome.json  then open it in https://ui.perfetto.dev`)
   if (!ok) process.exitCode = 1
 }
 
@@ -159,13 +162,6 @@ function seedLine (e) {
   if (e.event === 'link' || e.event === 'ready') f.linkID = e.linkID
   if (e.event === 'ready' || (e.event === 'executionBegin' && e.readyID)) f.readyID = e.readyID
   return `{ ${Object.entries(f).map(([k, v]) => `"${k}": ${JSON.stringify(v)}`).join(', ')} }`
-}
-
-// trace.json, as `napi-async-trace record` writes it, for the CLI's
-// stacks/chrome/report commands.
-function writeTrace (file, batch) {
-  const { toTrace, writeTrace: write } = require('../lib/trace-file')
-  write(file, toTrace([batch], { stacks: nat.linkStack, stats: nat.stats(), version: nat.version }))
 }
 
 workload().then(report, (err) => {

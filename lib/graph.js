@@ -239,6 +239,12 @@ class AsyncGraph {
   add (events) {
     this._ix = null
     let fileStacks = null
+    // What nat.readTrace() returns: { trace, stacks }.
+    if (events !== null && typeof events === 'object' && !(events instanceof EventBatch) &&
+        Object.hasOwn(events, 'trace') && !Object.hasOwn(events, 'events') &&
+        events.trace !== null && typeof events.trace === 'object') {
+      events = events.trace
+    }
     if (events !== null && typeof events === 'object' && !(events instanceof EventBatch) &&
         typeof events[Symbol.iterator] !== 'function' && Object.hasOwn(events, 'events')) {
       // A trace file: its link stacks belong to its own link IDs (never

@@ -55,7 +55,7 @@ function nodeDir () {
 // scripts (build() builds it). null, or why not.
 function install (name) {
   fs.mkdirSync(cacheDir, { recursive: true })
-  process.stderr.write(`napi-async-trace: installing ${name}@${ON_DEMAND[name]} into ${path.relative(root, cacheDir)} for the tests\n`)
+  process.stderr.write(`napi-async-trace: fetching ${name}@${ON_DEMAND[name]} (npm, scripts off) into ${path.relative(root, cacheDir)} for the tests\n`)
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   const r = spawnSync(npm, ['install', '--prefix', cacheDir, '--ignore-scripts', '--no-save', '--no-package-lock',
     '--no-audit', '--no-fund', `${name}@${ON_DEMAND[name]}`], { cwd: cacheDir, encoding: 'utf8' })

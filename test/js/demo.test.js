@@ -1,6 +1,6 @@
 'use strict'
 // `npm start`: the demo prints the events, one async stack and the site
-// table, and writes trace.json and report.html that the tools read back.
+// table, and writes trace.nat and report.html that the tools read back.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
@@ -39,19 +39,20 @@ test('the demo prints events, a stack and the site table, and writes both files'
     // The next steps are commands, one a line, that name the file written.
     const next = out.split('\nnext:\n')[1].trim().split('\n')
     assert.deepEqual(next.map((l) => l.trim().split(/\s{2,}/)[0]),
-      ['npx napi-async-trace stacks trace.json', 'npx napi-async-trace chrome trace.json -o trace.chrome.json'])
-    const trace = JSON.parse(fs.readFileSync(path.join(dir, 'trace.json'), 'utf8'))
-    assert.equal(trace.format, 'napi-async-trace')
+      ['npx napi-async-trace stacks trace.nat', 'npx napi-async-trace report trace.nat -o report.html',
+        'npx napi-async-trace chrome trace.nat -o trace-chrome.json'])
+    // Written through the public API, read back through it.
     const nat = require(root)
-    const g = nat.graph(trace)
+    const g = nat.graph(nat.readTrace(path.join(dir, 'trace.nat')))
     assert.equal(g.frames().filter((f) => f.site === 'hash:sha256').length, 12)
     // The `next:` commands work on what it wrote.
     const cli = path.join(root, 'bin', 'napi-async-trace.js')
-    for (const args of [['stacks', 'trace.json'], ['chrome', 'trace.json', '-o', 'trace.chrome.json']]) {
+    for (const args of [['stacks', 'trace.nat'], ['chrome', 'trace.nat', '-o', 'trace-chrome.json'], ['report', 'trace.nat', '-o', 'report-cli.html']]) {
       const c = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' })
       assert.equal(c.status, 0, `napi-async-trace ${args.join(' ')}: ${c.stderr}`)
     }
-    assert.ok(JSON.parse(fs.readFileSync(path.join(dir, 'trace.chrome.json'), 'utf8')).traceEvents.length > 0)
+    assert.ok(JSON.parse(fs.readFileSync(path.join(dir, 'trace-chrome.json'), 'utf8')).traceEvents.length > 0)
+    assert.match(fs.readFileSync(path.join(dir, 'report-cli.html'), 'utf8'), /hash:sha256/)
     const html = fs.readFileSync(path.join(dir, 'report.html'), 'utf8')
     assert.match(html, /hash:sha256/)
     // The report was made from the same graph: its pending count is the
