@@ -145,6 +145,8 @@ function fmt (ns) { return ns === null ? '?' : `${(ns / 1e6).toFixed(ns >= 1e8 ?
  * The answer to "is my UV_THREADPOOL_SIZE too small?" from the analysis:
  * { level: 'none' | 'ok' | 'busy' | 'small', text }.
  */
+const LIBUV_DEFAULT_POOL = 4
+
 function verdict (a) {
   if (a.size === 0) {
     return { level: 'none', text: 'No work ran on pool threads in this trace. Pool frames come from async work traced with the engine (zero-code tracing: require(\'napi-async-trace/register\') or the record command).' }
@@ -162,13 +164,19 @@ function verdict (a) {
   const meanQ = qn ? q / qn : 0
   const meanR = a.sites.reduce((n, s) => n + s.run.count, 0) ? r / a.sites.reduce((n, s) => n + s.run.count, 0) : 0
   const pct = Math.round(a.saturated * 100)
-  const threads = `${a.size} pool thread${a.size === 1 ? '' : 's'}`
+  // The trace shows the threads that ran traced work, not the configured
+  // size: the pool has at least those, and at least libuv's default of 4
+  // (its other threads may have been busy with untraced work: fs, dns,
+  // crypto). A suggestion is always above that lower bound.
+  const atLeast = Math.max(a.size, LIBUV_DEFAULT_POOL)
+  const threads = `${a.size} pool thread${a.size === 1 ? '' : 's'} that ran traced work`
   if (a.saturated >= 0.1 && meanQ >= 0.25 * meanR) {
     return {
       level: 'small',
       text: `Probably too small: all ${threads} were busy while work waited in the queue for ${pct}% of the trace; ` +
         `work waited ${fmt(meanQ)} on average for a thread against ${fmt(meanR)} of run. ` +
-        `Try UV_THREADPOOL_SIZE=${Math.min(1024, a.size * 2)} (set before the pool's first use).`
+        `The pool has at least ${atLeast} threads (libuv's default is ${LIBUV_DEFAULT_POOL}): ` +
+        `try UV_THREADPOOL_SIZE=${Math.min(1024, atLeast * 2)} (set before the pool's first use).`
     }
   }
   const loopHeavy = l > q && l > 0.5 * r
