@@ -9,11 +9,15 @@
 //                  from the graph's first event.
 //   toFolded       async call stacks, root first, weighted by each frame's
 //                  own run time in ns, one `a;b;c weight` line per distinct
-//                  stack (flamegraph.pl, speedscope, inferno).
+//                  stack (flamegraph.pl, speedscope, inferno); a step whose
+//                  link has a JS stack also names the function and file:line
+//                  that linked it (`js:PROMISE loadUser (users.js:14)`), as
+//                  the CLI's streaming summary does.
 //   toDot          Graphviz: frames as nodes clustered by site, edges from
 //                  the frame that linked to the frame that ran the work.
 // These read the graph's columns directly (same package) to stay linear.
 const { invalidArgType, validateInteger } = require('./errors')
+const { frameLabel } = require('./summary')
 
 const KIND_READY = 2
 const KIND_FRAME = 3
@@ -137,7 +141,8 @@ function toChromeTrace (g, options = {}) {
 
 /**
  * Folded stacks: `root;site;site... weight` lines, weight = the frame's run
- * time in ns (frames not ended and zero-length frames are left out).
+ * time in nanoseconds (frames not ended and zero-length frames are left
+ * out). A step whose link has a JS stack reads `site fn (file.js:line)`.
  * options.maxDepth (default 64): longer chains keep their innermost
  * frames below an `...` step.
  */
@@ -146,6 +151,15 @@ function toFolded (g, options = {}) {
   const maxDepth = options.maxDepth === undefined ? 64 : validateInteger(options.maxDepth, 'options.maxDepth', 1, 4096)
   const totals = new Map()
   const clean = (name) => name.replace(/[;\n\r]/g, '_')
+  // A frame's step: its site, and where a JS stack was captured at the
+  // link that asked for it, the linking function and file:line (the same
+  // formatting as the CLI's summary, so both outputs name hops alike).
+  const step = (f) => {
+    const site = siteLabel(g, f)
+    const [, l] = g._hops(f)
+    const where = l < 0 ? null : frameLabel(g._stackOf(g._id[l]))
+    return where === null ? site : `${site} ${where}`
+  }
   for (let s = 0; s < g._n; s++) {
     if (g._kind[s] !== KIND_FRAME || !(g._flags[s] & FLAG_ENDED)) continue
     const weight = Math.round(g._b[s] - g._ts[s])
@@ -154,7 +168,7 @@ function toFolded (g, options = {}) {
     let f = s
     let top = 'root'
     for (;;) {
-      names.push(clean(siteLabel(g, f)))
+      names.push(clean(step(f)))
       if (names.length >= maxDepth) { top = '...'; break }
       const p = g._parentFrame(f)
       if (p === 0) break

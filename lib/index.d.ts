@@ -369,7 +369,11 @@ export class AsyncGraph {
   sites(): SiteTotals[]
   /** Frames as slices per env and thread, links as flow arrows: JSON.stringify it for Perfetto. */
   toChromeTrace(options?: ChromeTraceOptions): ChromeTrace
-  /** `root;site;...;site weight` lines, weight = each frame's run time in ns (speedscope, flamegraph.pl). */
+  /**
+   * `root;site;...;site weight` lines (speedscope, flamegraph.pl), root
+   * first, weights in nanoseconds of each frame's run time; a
+   * step whose link has a JS stack reads `site fn (file.js:line)`.
+   */
   toFolded(options?: { maxDepth?: number }): string
   /** Graphviz DOT: frames clustered by site, edges from requester to frame; past maxNodes (default 2000) the slowest are kept. */
   toDot(options?: { maxNodes?: number }): string
