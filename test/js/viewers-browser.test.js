@@ -4,7 +4,8 @@
 // Chrome export of a native chain plus a Worker's frame, under every file
 // name the README and the CLI suggest for it (speedscope picks its importer
 // from the file name: `trace.chrome.json` once chose one that crashed), and
-// the CLI's `folded` output. Driven in Debian's chromium through
+// the CLI's `folded` output; and Chromium's DevTools Performance panel
+// opens the Chrome export. Driven in Debian's chromium through
 // playwright-core; every request outside the loopback server is blocked.
 // Nothing here is timed.
 const test = require('node:test')
@@ -211,5 +212,57 @@ test('speedscope imports the CLI\'s folded stacks and g.toFolded(), hops named b
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+// Chromium's own DevTools frontend (bundled in the browser, served from
+// devtools://) with the Chrome export loaded into its Performance panel.
+// The panel draws on a canvas, so the test reads the track list from the
+// panel's flame chart data provider: an internal of this Chromium's
+// DevTools, not a stable API (a Chromium upgrade may need this updated; it
+// fails then, it does not pass).
+test('Chromium DevTools\' Performance panel shows one track per thread with slices', { skip: SKIP }, async () => {
+  const c = loadConsumer()
+  nat.enable({ stacks: true })
+  nat.drain()
+  await nativeChain(c, 3, 'devtools')
+  await workerFrame('devtools:worker')
+  const g = nat.graph(nat.drain())
+  nat.disable()
+  const trace = g.toChromeTrace()
+  const threadName = new Map(trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name')
+    .map((e) => [`${e.pid}:${e.tid}`, e.args.name]))
+  const sliced = [...new Set(trace.traceEvents.filter((e) => e.ph === 'X').map((e) => `${e.pid}:${e.tid}`))]
+  assert.equal(sliced.length, 2, 'slices on the main thread and on the Worker')
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
+  try {
+    const page = await context.newPage()
+    await page.goto('devtools://devtools/bundled/trace_app.html')
+    // The frontend initialises asynchronously (its locale data first): its
+    // first localised text says the app UI is up.
+    await page.waitForFunction(() => document.body !== null && document.body.innerText.includes('DevTools'), null, { timeout: 120_000 })
+    await page.evaluate(async (body) => {
+      const UI = await import('devtools://devtools/bundled/ui/legacy/legacy.js')
+      await UI.ViewManager.ViewManager.instance().showView('timeline')
+      const T = await import('devtools://devtools/bundled/panels/timeline/timeline.js')
+      await T.TimelinePanel.TimelinePanel.instance().loadFromFile(new File([body], 'trace-chrome.json', { type: 'application/json' }))
+    }, JSON.stringify(trace))
+    // The panel parses the file asynchronously: poll its track list (a
+    // generous bound turns a hang into a failure; nothing is timed).
+    let groups = []
+    for (let i = 0; i < 1200 && groups.length === 0; i++) {
+      if (i > 0) await page.waitForTimeout(100)
+      groups = await page.evaluate(async () => {
+        const T = await import('devtools://devtools/bundled/panels/timeline/timeline.js')
+        const data = T.TimelinePanel.TimelinePanel.instance().flameChart.getMainDataProvider().timelineData()
+        return data && data.groups ? data.groups.map((x) => x.name) : []
+      })
+    }
+    // Process headers are "env N ... (pid)", threads "thread T (tid)".
+    const tracks = groups.filter((n) => /^thread \d+ \(\d+\)$/.test(n)).sort()
+    const expected = sliced.map((k) => `${threadName.get(k)} (${k.split(':')[1]})`).sort()
+    assert.deepEqual(tracks, expected, `tracks: ${JSON.stringify(groups)}`)
+  } finally {
+    await context.close()
   }
 })
