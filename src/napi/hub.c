@@ -131,6 +131,39 @@ static void sub_append(nat__sub_t* s, nat__chunk_t** src, size_t n,
   s->unreported += n - k;
 }
 
+/* Puts recs[0..n) in time order, stably (records of equal stamps keep
+ * their order, so each thread's records stay in its own order). Needed
+ * when one hand-out spans chunks of several pulls: a record committed
+ * just after one pull's snapshot, stamped before that pull's last records
+ * (or its lost markers), arrives in the next pull. Such inversions are
+ * rare, so the check is one pass and the sort a bottom-up merge through
+ * a scratch buffer; on allocation failure the records stay as they are
+ * (each thread's order is intact either way). hub_mutex held. */
+static void order_by_time(nat_record_t* recs, size_t n) {
+  size_t i = 1;
+  while (i < n && recs[i - 1].ts <= recs[i].ts) i++;
+  if (i >= n) return;
+  nat_record_t* tmp = malloc(n * sizeof(*tmp));
+  if (tmp == NULL) return;
+  nat_record_t* src = recs;
+  nat_record_t* dst = tmp;
+  for (size_t width = 1; width < n; width *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * width) {
+      size_t mid = lo + width < n ? lo + width : n;
+      size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+      size_t a = lo, b = mid, k = lo;
+      while (a < mid && b < hi) dst[k++] = src[b].ts < src[a].ts ? src[b++] : src[a++];
+      while (a < mid) dst[k++] = src[a++];
+      while (b < hi) dst[k++] = src[b++];
+    }
+    nat_record_t* t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != recs) memcpy(recs, src, n * sizeof(*recs));
+  free(tmp);
+}
+
 /* Moves what the rings hold into every open subscriber's queue. Returns 0
  * or a negative NAT_E* code (nothing was consumed). hub_mutex held. */
 static int hub_pull(void) {
@@ -272,6 +305,7 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
   }
   nat_record_t* out = data;
   uint64_t left = take;
+  int spans = s->head != NULL && (uint64_t)(s->head->count - s->head->off) < take;
   while (left > 0) {
     nat__chunk_t* c = s->head;
     size_t have = c->count - c->off;
@@ -286,6 +320,7 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
       free(c);
     }
   }
+  if (spans) order_by_time(data, (size_t)take);
   s->queued -= take;
   s->delivered += take;
   if (marker) {
