@@ -78,8 +78,8 @@ static nat__env_t* env_state(napi_env env) {
 }
 
 /* Fetches exactly n arguments; missing ones read as undefined. */
-static int get_args(napi_env env, napi_callback_info info, size_t n,
-                    napi_value* argv) {
+int nat__get_args(napi_env env, napi_callback_info info, size_t n,
+                  napi_value* argv) {
   size_t argc = n;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
     nat__throw(env, NAT_ENAPI, NULL);
@@ -95,7 +95,7 @@ static int get_args(napi_env env, napi_callback_info info, size_t n,
  * lib must close it (rootEnd) when the current turn ends. */
 static napi_value js_enable(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 2, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
   uint32_t cap = 0, max_threads = 0;
@@ -178,7 +178,7 @@ static nat_record_t* drain_alloc(void* ud, size_t count) {
  * (hub.c) sees. lib/ uses consumers; this stays for the core's tests. */
 static napi_value js_drain(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   if (env_state(env) == NULL) return NULL;
   uint32_t max = 0;
   napi_valuetype t;
@@ -240,7 +240,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 /* site(name) -> index */
 static napi_value js_site(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   char buf[NAT_SITE_NAME_MAX + 1];
   size_t len = 0;
   napi_valuetype t;
@@ -275,7 +275,7 @@ static napi_value js_site(napi_env env, napi_callback_info info) {
 /* sites(from) -> names of sites from..count-1 */
 static napi_value js_sites(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   uint32_t from = 0;
   if (arg_uint(env, argv[0], 0, 4294967295.0, &from) != 0) {
     nat__throw(env, NAT_EINVAL, "from must be a non-negative integer");
@@ -299,7 +299,7 @@ static napi_value js_sites(napi_env env, napi_callback_info info) {
 
 static napi_value js_link(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   uint32_t site;
   if (e == NULL || arg_site(env, argv[0], &site) != 0) return NULL;
@@ -314,7 +314,7 @@ static nat__env_t* site_id_args(napi_env env, napi_callback_info info,
                                 const char* id_name, uint32_t* site,
                                 uint64_t* id) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 2, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL || arg_site(env, argv[0], site) != 0 ||
       arg_id(env, argv[1], id_name, id) != 0)
@@ -346,7 +346,7 @@ static napi_value js_begin(napi_env env, napi_callback_info info) {
 
 static napi_value js_end(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   uint64_t id;
   if (e == NULL || arg_id(env, argv[0], "executeID", &id) != 0) return NULL;
@@ -390,7 +390,7 @@ static napi_value set_fn_ref(napi_env env, napi_value arg, napi_ref* ref,
  * JS thread (enable({ stacks: true })). */
 static napi_value js_set_link_hook(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
   return set_fn_ref(env, argv[0], &e->link_hook,
@@ -402,7 +402,7 @@ static napi_value js_set_link_hook(napi_env env, napi_callback_info info) {
  * for native threads (task_traceparent, work_traceparent). */
 static napi_value js_set_link_context(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
   return set_fn_ref(env, argv[0], &e->link_ctx_fn,
@@ -423,7 +423,7 @@ static napi_value js_link_context_errors(napi_env env,
  * dispatched callback (1 before, 2 after, 3 aborted). */
 static napi_value js_set_work_hook(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
   return set_fn_ref(env, argv[0], &e->work_hook,
@@ -503,7 +503,7 @@ static napi_value js_probe_capture(napi_env env, napi_callback_info info) {
 
 static napi_value js_probe_run(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 2, argv) != 0) return NULL;
   nat__async_t* p = NULL;
   napi_valuetype t0, t1;
   napi_typeof(env, argv[0], &t0);
@@ -534,7 +534,7 @@ static napi_value js_probe_run(napi_env env, napi_callback_info info) {
  * the scope carries AsyncLocalStorage (Node 20, 22). */
 static napi_value js_set_scope_carrier(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__env_t* e = env_state(env);
   if (e == NULL) return NULL;
   bool b = false;

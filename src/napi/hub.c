@@ -207,21 +207,10 @@ static void sub_finalize(napi_env env, void* data, void* hint) {
   free(s);
 }
 
-static int get_n_args(napi_env env, napi_callback_info info, size_t n,
-                      napi_value* argv) {
-  size_t argc = n;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
-    nat__throw(env, NAT_ENAPI, NULL);
-    return -1;
-  }
-  for (size_t i = argc; i < n; i++) napi_get_undefined(env, &argv[i]);
-  return 0;
-}
-
 /* subscribe(name, limit) -> External. limit: most records queued, >= 1. */
 napi_value nat__js_subscribe(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_n_args(env, info, 2, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 2, argv) != 0) return NULL;
   uv_once(&hub_once, hub_init_once);
   char name[64];
   size_t len = 0;
@@ -262,7 +251,7 @@ napi_value nat__js_subscribe(napi_env env, napi_callback_info info) {
  * lost marker when records were lost since the last one, or null. */
 napi_value nat__js_consume(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_n_args(env, info, 2, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 2, argv) != 0) return NULL;
   nat__sub_t* s = sub_arg(env, argv[0]);
   if (s == NULL) return NULL;
   double dmax = 0;
@@ -339,7 +328,7 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
  * after the drain); they are counted as this consumer's loss. */
 napi_value nat__js_count_lost(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_n_args(env, info, 2, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 2, argv) != 0) return NULL;
   nat__sub_t* s = sub_arg(env, argv[0]);
   if (s == NULL) return NULL;
   double n = 0;
@@ -358,7 +347,7 @@ napi_value nat__js_count_lost(napi_env env, napi_callback_info info) {
 /* unsubscribe(handle): stops the queue and frees it; idempotent. */
 napi_value nat__js_unsubscribe(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_n_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__sub_t* s = sub_arg(env, argv[0]);
   if (s == NULL) return NULL;
   uv_mutex_lock(&hub_mutex);
@@ -392,7 +381,7 @@ static napi_value sub_stats(napi_env env, const nat__sub_t* s) {
 /* consumerStats(handle) -> { name, env, queued, limit, delivered, lost, open } */
 napi_value nat__js_consumer_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_n_args(env, info, 1, argv) != 0) return NULL;
+  if (nat__get_args(env, info, 1, argv) != 0) return NULL;
   nat__sub_t* s = sub_arg(env, argv[0]);
   if (s == NULL) return NULL;
   uv_mutex_lock(&hub_mutex);

@@ -242,6 +242,11 @@ const char* nat__err_name(int err);
  * NAT_ENAMETOOLONG, Error otherwise, with `code` "NAT_E...". */
 void nat__throw(napi_env env, int err, const char* msg);
 
+/* The first n arguments of a JS call into argv, missing ones undefined.
+ * 0, or -1 with a JS error thrown. JS thread (binding.c). */
+int nat__get_args(napi_env env, napi_callback_info info, size_t n,
+                  napi_value* argv);
+
 /* Consumers (hub.c): one subscription per reader of the event stream. All
  * are called on some env's JS thread. */
 napi_value nat__js_subscribe(napi_env env, napi_callback_info info);
