@@ -252,11 +252,8 @@ class AsyncGraph {
       fileStacks = fileStacksOf(events)
       events = events.events
     }
-    if (events instanceof EventBatch) {
-      this._reserve(countNew(events), events.length)
-      return this._withFlags(fileStacks, () => this._addBatch(events))
-    }
-    // The batches of a stream trace (lib/trace-file.js readTraceFile).
+    if (events instanceof EventBatch) events = [events]
+    // Drained batches, or the batches of a stream trace (readTraceFile).
     if (Array.isArray(events) && events.length > 0 && events.every((b) => b instanceof EventBatch)) {
       let fresh = 0
       let count = 0
