@@ -364,9 +364,17 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
   nat__env_t* e = nat__env_current();
   framed_t r = {e, site, ready_id, link_id, frame, fn, arg};
   int ran = 0;
-  napi_value resource, tramp;
-  if (e != NULL && e->scope_carrier && a->resource != NULL && a->ctx != NULL &&
-      napi_get_reference_value(e->env, a->resource, &resource) == napi_ok) {
+  napi_value resource = NULL, tramp;
+  /* A context without a resource reference (a->resource NULL: made by
+   * napi_async_init with no resource, so the context holds the object Node
+   * made for it) is entered all the same: napi_open_callback_scope ignores
+   * its resource argument and napi_make_callback takes the resource from
+   * the context, the receiver (here the trampoline itself) being only the
+   * callee's `this`. */
+  int owned = a->ctx != NULL && a->resource == NULL;
+  if (e != NULL && e->scope_carrier && a->ctx != NULL &&
+      (owned ||
+       napi_get_reference_value(e->env, a->resource, &resource) == napi_ok)) {
     /* Where the probe showed that a callback scope carries the store. */
     napi_callback_scope scope;
     if (napi_open_callback_scope(env, resource, a->ctx, &scope) == napi_ok) {
@@ -375,10 +383,11 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
       return;
     }
   }
-  if (e != NULL && a->resource != NULL && a->ctx != NULL &&
-      e->trampoline_fn != NULL &&
-      napi_get_reference_value(e->env, a->resource, &resource) == napi_ok &&
-      napi_get_reference_value(e->env, e->trampoline_fn, &tramp) == napi_ok) {
+  if (e != NULL && a->ctx != NULL && e->trampoline_fn != NULL &&
+      napi_get_reference_value(e->env, e->trampoline_fn, &tramp) == napi_ok &&
+      (owned ? (resource = tramp) != NULL
+             : napi_get_reference_value(e->env, a->resource, &resource) ==
+                   napi_ok)) {
     /* Nested dispatches (a callback that dispatches) save and restore the
      * slot. A JS exception the callback leaves pending in env stays there
      * for the caller to report (as Node does after a tsfn's call_js). */

@@ -106,6 +106,17 @@ int nat__warena_owns(const void* p, uint32_t kind);
 uint32_t nat__wrap_site(const void* caller, napi_env env, napi_value name,
                         const char* fallback);
 
+/*
+ * Opens the requester's context of one object or run of `site` in the
+ * current JS frame: napi_async_init with no resource of ours (the context
+ * holds the object Node makes for it, which is what async_hooks and, on
+ * Node 20 and 22, AsyncLocalStorage see), typed with the site's name, so
+ * a->resource stays NULL and nat__dispatch enters it through the context
+ * alone. One object, string and reference fewer per run than
+ * nat__async_open. 0, or NAT_ENAPI with *a empty. JS thread of w.
+ */
+int nat__wrap_async_open(nat__wenv_t* w, uint32_t site, nat__async_t* a);
+
 /* The module name of a shared object's path: its npm package name (the
  * last node_modules/<name> or node_modules/@scope/<name>, a platform suffix
  * such as -linux-x64-gnu dropped), else the file name up to its first dot.

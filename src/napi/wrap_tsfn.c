@@ -202,10 +202,7 @@ napi_status nat__wrap_create_threadsafe_function(
   t->site = nat__wrap_site(caller, env, async_resource_name, "tsfn");
   nat__env_t* e = nat__env_current();
   t->creator_frame = e != NULL ? nat__frame_current(e) : 0;
-  char name[NAT_SITE_NAME_MAX + 1];
-  int len = nat__site_name(t->site, name, sizeof(name));
-  if (len <= 0 ||
-      nat__async_open(w->env, NULL, name, (size_t)len, &t->async) != 0)
+  if (nat__wrap_async_open(w, t->site, &t->async) != 0)
     atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
   atomic_init(&t->refs, 1);
   napi_status st = napi_create_threadsafe_function(
@@ -245,11 +242,7 @@ napi_status nat__wrap_call_threadsafe_function(
     /* Only the JS thread reads w->dead and opens contexts. */
     nat__env_t* e = nat__env_current();
     uint64_t frame = e != NULL ? nat__frame_current(e) : 0;
-    char name[NAT_SITE_NAME_MAX + 1];
-    int len;
-    if (!w->dead &&
-        (len = nat__site_name(t->site, name, sizeof(name))) > 0 &&
-        nat__async_open(w->env, NULL, name, (size_t)len, &it->async) != 0)
+    if (!w->dead && nat__wrap_async_open(w, t->site, &it->async) != 0)
       atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
     nat__mark_link(t->site, w->serial, frame, &it->link_id);
     if (it->link_id != 0)
