@@ -85,9 +85,11 @@ enum {
   NAT__WKIND_ITEM = 0x4954454d   /* one napi_call_threadsafe_function item */
 };
 
-/* A slot of `kind`, zeroed but for the kind; NULL when the arena is full or
- * memory is short (the caller then passes through untraced). Any thread. */
-void* nat__warena_get(uint32_t kind);
+/* A slot of `kind` whose first `size` bytes (the caller's object, at most
+ * NAT__WSLOT_SIZE) are zeroed but for the kind; NULL when the arena is full
+ * or memory is short (the caller then passes through untraced). Slots are
+ * NAT__WSLOT_SIZE-aligned. Any thread. */
+void* nat__warena_get(uint32_t kind, size_t size);
 /* Gives a slot back. Any thread. */
 void nat__warena_put(void* p);
 /* Non-zero when p is a live slot of `kind`. Any thread; the answer is only

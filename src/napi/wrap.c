@@ -274,7 +274,7 @@ static void wcache_fill(wcache_t* c) {
   uv_mutex_unlock(&warena_mutex);
 }
 
-void* nat__warena_get(uint32_t kind) {
+void* nat__warena_get(uint32_t kind, size_t size) {
   wcache_t* c = &tls_wcache;
   if (c->head == NULL) {
     wcache_fill(c);
@@ -283,7 +283,12 @@ void* nat__warena_get(uint32_t kind) {
   wfree_t* f = c->head;
   c->head = f->next;
   c->n--;
-  memset((char*)f + sizeof(f->kind), 0, NAT__WSLOT_SIZE - sizeof(f->kind));
+  /* Only the caller's object is cleared: an item (56 bytes) then touches
+   * one cache line of its slot, not two, which matters because slots come
+   * back from the JS thread's cache (each line a transfer between cores). */
+  if (size > NAT__WSLOT_SIZE) size = NAT__WSLOT_SIZE;
+  if (size > sizeof(f->kind))
+    memset((char*)f + sizeof(f->kind), 0, size - sizeof(f->kind));
   atomic_store_explicit(&f->kind, kind, memory_order_release);
   return f;
 }

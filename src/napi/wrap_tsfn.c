@@ -57,7 +57,8 @@ typedef struct {
 } witem_t;
 
 _Static_assert(sizeof(wtsfn_t) <= NAT__WSLOT_SIZE, "wtsfn_t fits a slot");
-_Static_assert(sizeof(witem_t) <= NAT__WSLOT_SIZE, "witem_t fits a slot");
+/* One cache line: an item crosses from the producer to the JS thread. */
+_Static_assert(sizeof(witem_t) <= 64, "witem_t fits a cache line");
 
 /* Any thread. The last reference is dropped either on the JS thread (call_js,
  * finalize) or by a producer whose call failed after finalize; the record's
@@ -188,7 +189,7 @@ napi_status nat__wrap_create_threadsafe_function(
       (func == NULL && call_js_cb == NULL) ||
       (w = nat__wenv_current()) == NULL || w->dead ||
       !nat__on_thread(&w->thread) ||
-      (t = nat__warena_get(NAT__WKIND_TSFN)) == NULL)
+      (t = nat__warena_get(NAT__WKIND_TSFN, sizeof(wtsfn_t))) == NULL)
     return napi_create_threadsafe_function(
         env, func, async_resource, async_resource_name, max_queue_size,
         initial_thread_count, thread_finalize_data, thread_finalize_cb,
@@ -226,7 +227,7 @@ napi_status nat__wrap_call_threadsafe_function(
       !nat__warena_owns(ctx, NAT__WKIND_TSFN))
     return napi_call_threadsafe_function(func, data, is_blocking);
   wtsfn_t* t = ctx;
-  witem_t* it = nat__warena_get(NAT__WKIND_ITEM);
+  witem_t* it = nat__warena_get(NAT__WKIND_ITEM, sizeof(witem_t));
   if (it == NULL) {
     /* call_js will see raw data and hand it over untraced. */
     atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);

@@ -126,7 +126,7 @@ napi_status nat__wrap_create_async_work(
     return napi_create_async_work(env, async_resource, async_resource_name,
                                   execute, complete, data, result);
   if (nat__wmap_reserve(&w->works) != 0 ||
-      (r = nat__warena_get(NAT__WKIND_WORK)) == NULL) {
+      (r = nat__warena_get(NAT__WKIND_WORK, sizeof(wwork_t))) == NULL) {
     atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
     return napi_create_async_work(env, async_resource, async_resource_name,
                                   execute, complete, data, result);
