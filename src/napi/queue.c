@@ -106,10 +106,14 @@ struct nat_queue_s {
   _Atomic size_t queued;   /* waiting for dispatch; kept only when bounded */
   _Atomic int waiters;     /* blocked readies */
 
-  /* The freelist (any thread pushes; pop under free_lock) and the slabs
-   * its tasks live in (freed with the queue). */
+  /* The freelist: any thread pushes onto free_top (the dispatch a whole
+   * wake-up's worth in one CAS); a linker takes from free_local under
+   * free_lock and, when that runs dry, takes all of free_top in one
+   * exchange. So each side touches the other's line once per batch, not
+   * once per task. The slabs the tasks live in are freed with the queue. */
   _Alignas(64) nat_task_t* _Atomic free_top;
-  _Atomic int free_lock;
+  _Alignas(64) _Atomic int free_lock;
+  nat_task_t* free_local; /* under free_lock */
   struct slab_s* _Atomic slabs;
 
   /* Immutable after create. */
@@ -180,33 +184,32 @@ static void queue_unref_mem(nat_queue_t* q, uint64_t n) {
 
 /* ---- task memory -------------------------------------------------------- */
 
-/* A task from the freelist, or malloc. Any thread. The try-lock makes this
- * thread the only popper while it holds it: a node it reads as the top
- * cannot be popped and pushed back by anybody else (no ABA). */
+/* A task from the freelist, or a new slab. Any thread. The try-lock makes
+ * this thread the only taker while it holds it; takers never pop from
+ * free_top (they exchange the whole stack out), so there is no ABA. */
 static nat_task_t* task_alloc(nat_queue_t* q) {
   nat_task_t* t = NULL;
   /* A few tries at the lock (it is held for a handful of instructions)
    * before growing the pool instead of waiting. */
-  for (int tries = 0; tries < 8 && t == NULL; tries++) {
-    if (atomic_load_explicit(&q->free_top, memory_order_relaxed) == NULL)
-      break;
+  for (int tries = 0; tries < 8; tries++) {
     if (atomic_exchange_explicit(&q->free_lock, 1, memory_order_acquire)) {
       sched_yield();
       continue;
     }
-    t = atomic_load_explicit(&q->free_top, memory_order_acquire);
-    while (t != NULL &&
-           !atomic_compare_exchange_weak_explicit(
-               &q->free_top, &t,
-               (nat_task_t*)atomic_load_explicit(&t->node.next,
-                                                 memory_order_relaxed),
-               memory_order_acquire, memory_order_acquire)) {
-    }
+    t = q->free_local;
+    /* acquire: the pushers' release CAS published each task's link. */
+    if (t == NULL && atomic_load_explicit(&q->free_top,
+                                          memory_order_relaxed) != NULL)
+      t = atomic_exchange_explicit(&q->free_top, NULL, memory_order_acquire);
+    if (t != NULL)
+      q->free_local = (nat_task_t*)atomic_load_explicit(&t->node.next,
+                                                        memory_order_relaxed);
     atomic_store_explicit(&q->free_lock, 0, memory_order_release);
+    break;
   }
   if (t == NULL) {
     /* A new slab: one task for the caller, the rest to the pool in one
-     * CAS (release: poppers see the links). */
+     * CAS (release: takers see the links). */
     slab_t* s = malloc(sizeof(*s));
     if (s == NULL) return NULL;
     s->next = atomic_load_explicit(&q->slabs, memory_order_relaxed);
@@ -230,15 +233,33 @@ static nat_task_t* task_alloc(nat_queue_t* q) {
   return t;
 }
 
-/* Back to the freelist. Any thread. release: the next popper sees the
- * link (and that the task is no longer in use). */
-static void task_pool_put(nat_queue_t* q, nat_task_t* t) {
+/* Back to the freelist: the chain first..last (linked through node.next).
+ * Any thread. release: the taker that exchanges the stack out sees the
+ * links (and that the tasks are no longer in use). */
+static void task_pool_put_chain(nat_queue_t* q, nat_task_t* first,
+                                nat_task_t* last) {
   nat_task_t* top = atomic_load_explicit(&q->free_top, memory_order_relaxed);
   do {
-    atomic_store_explicit(&t->node.next, (nat__mpsc_node_t*)top,
+    atomic_store_explicit(&last->node.next, (nat__mpsc_node_t*)top,
                           memory_order_relaxed);
   } while (!atomic_compare_exchange_weak_explicit(
-      &q->free_top, &top, t, memory_order_release, memory_order_relaxed));
+      &q->free_top, &top, first, memory_order_release, memory_order_relaxed));
+}
+
+static void task_pool_put(nat_queue_t* q, nat_task_t* t) {
+  task_pool_put_chain(q, t, t);
+}
+
+/* Pooled tasks a dispatch loop is done with, given back in one CAS. JS
+ * thread (a local of the loop). */
+typedef struct {
+  nat_task_t* first;
+  nat_task_t* last;
+} freed_t;
+
+static void freed_flush(nat_queue_t* q, freed_t* f) {
+  if (f->first != NULL) task_pool_put_chain(q, f->first, f->last);
+  f->first = f->last = NULL;
 }
 
 /* The end of a task that did not run (cancelled, ready failed): its
@@ -331,7 +352,8 @@ static void report_exception(napi_env env) {
  * its reference to the queue's memory (in a batch). The task is the
  * caller's memory once call_js starts (it may reuse it there), so all we
  * need afterwards is copied out first. */
-static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
+static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb,
+                          freed_t* freed) {
   napi_env env = q->env;
   nat__async_t own = t->async;
   uint64_t ready_id = t->ready_id;
@@ -339,7 +361,13 @@ static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
   int pooled = t->pooled;
   dispatch_t d = {q, env, js_cb, t->data};
   atomic_store_explicit(&t->state, TASK_DONE, memory_order_relaxed);
-  if (pooled) task_pool_put(q, t);
+  if (pooled) {
+    /* Given back by the caller with the rest of its batch. */
+    atomic_store_explicit(&t->node.next, (nat__mpsc_node_t*)freed->first,
+                          memory_order_relaxed);
+    if (freed->first == NULL) freed->last = t;
+    freed->first = t;
+  }
 
   napi_handle_scope hs;
   if (napi_open_handle_scope(env, &hs) != napi_ok) hs = NULL;
@@ -381,7 +409,9 @@ static void close_queue(nat_queue_t* q, int run_rest, int js) {
       napi_value js_cb = NULL;
       if (napi_open_handle_scope(q->env, &hs) != napi_ok) hs = NULL;
       if (q->func != NULL) napi_get_reference_value(q->env, q->func, &js_cb);
-      dispatch_task(q, t, js_cb);
+      freed_t freed = {NULL, NULL};
+      dispatch_task(q, t, js_cb, &freed);
+      freed_flush(q, &freed);
       if (hs != NULL) napi_close_handle_scope(q->env, hs);
       ran++;
     } else {
@@ -444,6 +474,7 @@ static void on_async(uv_async_t* h) {
   nat__mpsc_begin(&q->fifo);
   int retry = 0, more = 0;
   uint64_t done = 0;
+  freed_t freed = {NULL, NULL};
   /* The queue's function, fetched once per wake-up (each item still gets
    * a handle scope of its own in dispatch_task). */
   napi_handle_scope hs;
@@ -459,8 +490,9 @@ static void on_async(uv_async_t* h) {
     nat__mpsc_node_t* n = nat__mpsc_pop(&q->fifo, &retry);
     if (n == NULL) break;
     done++;
-    dispatch_task(q, (nat_task_t*)n, js_cb);
+    dispatch_task(q, (nat_task_t*)n, js_cb, &freed);
   }
+  freed_flush(q, &freed);
   if (hs != NULL) napi_close_handle_scope(q->env, hs);
   if (done != 0) {
     if (q->max_queue_size != 0) {
