@@ -378,6 +378,12 @@ static napi_value js_work_run(napi_env env, napi_callback_info info) {
  *     'raw'     napi_threadsafe_function, data = the item number
  *     'shared'  tracked queue, NAT_QUEUE_SHARED_CONTEXT, queue_link +
  *               queue_ready on the producer thread
+ *     'rawrec'  a floor, not a design: 'raw' plus the recording alone, the
+ *               four records of each item through the public manual marks
+ *               (link + ready on the producer, frame_begin/frame_end
+ *               around the JS call in call_js), with no queue or context
+ *               of ours; what any design that records the model pays
+ *               beyond the raw threadsafe function
  *   JS-linked modes (JS calls seedLink(handle) per item, e.g. inside
  *   als.run; one producer thread makes them ready):
  *     'hand'    raw tsfn + a hand-written per-item context: napi_async_init
@@ -389,7 +395,7 @@ static napi_value js_work_run(napi_env env, napi_callback_info info) {
  *   and done(jsThreadCpuNs, producersCpuNs) called: the CPU time of the JS
  *   thread during the run and that of all producer threads.
  */
-enum { S_RAW = 0, S_SHARED = 1, S_HAND = 2, S_TASK = 3 };
+enum { S_RAW = 0, S_SHARED = 1, S_HAND = 2, S_TASK = 3, S_RAWREC = 4 };
 
 typedef struct sitem_s {
   struct sitem_s* next;
@@ -404,6 +410,7 @@ typedef struct srun_s {
   napi_env env;
   napi_threadsafe_function tsfn;
   nat_queue_t* q;
+  nat_site_t site; /* rawrec */
   napi_ref done;
   uint64_t total;
   uint64_t completed; /* JS thread */
@@ -441,7 +448,16 @@ static void seed_producer(void* arg) {
   uint64_t c0 = thread_cpu_ns();
   for (uint32_t i = 0; i < a.count; i++) {
     uintptr_t seq = a.first + i;
-    if (r->mode == S_RAW) {
+    if (r->mode == S_RAWREC) {
+      /* The item's link and ready; the ready ID travels as the data. */
+      nat_id_t link = 0, ready = 0;
+      nat->link(r->site, &link);
+      nat->ready(r->site, link, &ready);
+      while (napi_call_threadsafe_function(r->tsfn, (void*)(uintptr_t)ready,
+                                           napi_tsfn_nonblocking) ==
+             napi_queue_full) {
+      }
+    } else if (r->mode == S_RAW) {
       while (napi_call_threadsafe_function(r->tsfn, (void*)seq,
                                            napi_tsfn_nonblocking) ==
              napi_queue_full) {
@@ -454,7 +470,7 @@ static void seed_producer(void* arg) {
     }
   }
   atomic_fetch_add(&r->producer_cpu_ns, thread_cpu_ns() - c0);
-  if (r->mode == S_RAW)
+  if (r->mode == S_RAW || r->mode == S_RAWREC)
     napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
   else
     nat->queue_release(r->q);
@@ -500,7 +516,7 @@ static void seed_finish(napi_env env, srun_t* r) {
   }
   for (int i = 0; i < r->producers; i++) uv_thread_join(&r->th[i]);
   uint64_t js_cpu = thread_cpu_ns() - r->js_cpu0;
-  if (r->mode == S_RAW || r->mode == S_HAND)
+  if (r->mode == S_RAW || r->mode == S_HAND || r->mode == S_RAWREC)
     napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
   else
     nat->queue_release(r->q);
@@ -531,6 +547,14 @@ static void seed_raw_call_js(napi_env env, napi_value js_cb, void* context,
   }
   if (r->mode == S_RAW) {
     seed_call(env, js_cb, r, (uint32_t)(uintptr_t)data);
+    return;
+  }
+  if (r->mode == S_RAWREC) {
+    nat_id_t exec = 0;
+    int framed = nat->frame_begin(r->site, (nat_id_t)(uintptr_t)data,
+                                  &exec) == 0;
+    seed_call(env, js_cb, r, (uint32_t)r->completed);
+    if (framed) nat->frame_end(exec);
     return;
   }
   /* hand: the item's own context, entered with napi_make_callback. */
@@ -581,6 +605,7 @@ static napi_value js_seed_run(napi_env env, napi_callback_info info) {
   r->mode = strcmp(mode, "raw") == 0      ? S_RAW
             : strcmp(mode, "shared") == 0 ? S_SHARED
             : strcmp(mode, "hand") == 0   ? S_HAND
+            : strcmp(mode, "rawrec") == 0 ? S_RAWREC
                                           : S_TASK;
   r->env = env;
   r->total = (uint64_t)arg_num(env, argv[1]);
@@ -595,7 +620,11 @@ static napi_value js_seed_run(napi_env env, napi_callback_info info) {
   /* The JS thread's reference plus one per native-linking producer. */
   size_t refs = 1 + (js_linked ? 0 : (size_t)r->producers);
   const char* name = "bench:seed";
-  if (r->mode == S_RAW || r->mode == S_HAND) {
+  if (r->mode == S_RAWREC) {
+    int err = nat->site(name, &r->site);
+    if (err != 0) return throw_msg(env, "site", err);
+  }
+  if (r->mode == S_RAW || r->mode == S_HAND || r->mode == S_RAWREC) {
     napi_value res_name;
     napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &res_name);
     napi_status st = napi_create_threadsafe_function(

@@ -361,12 +361,22 @@ static void run_framed(void* p) {
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
                    uint64_t link_id, int frame, const nat__async_t* a,
                    void (*fn)(void*), void* arg) {
+  nat__dispatch_res(env, site, ready_id, link_id, frame, a, NULL, fn, arg);
+}
+
+void nat__dispatch_res(napi_env env, uint32_t site, uint64_t ready_id,
+                       uint64_t link_id, int frame, const nat__async_t* a,
+                       napi_value resource, void (*fn)(void*), void* arg) {
   nat__env_t* e = nat__env_current();
   framed_t r = {e, site, ready_id, link_id, frame, fn, arg};
   int ran = 0;
-  napi_value resource, tramp;
-  if (e != NULL && e->scope_carrier && a->resource != NULL && a->ctx != NULL &&
-      napi_get_reference_value(e->env, a->resource, &resource) == napi_ok) {
+  napi_value tramp;
+  /* The resource's value: the caller's when it has it at hand already (a
+   * queue's shared context, fetched once per wake-up). */
+  if (resource == NULL && e != NULL && a->resource != NULL &&
+      napi_get_reference_value(e->env, a->resource, &resource) != napi_ok)
+    resource = NULL;
+  if (e != NULL && e->scope_carrier && resource != NULL && a->ctx != NULL) {
     /* Where the probe showed that a callback scope carries the store. */
     napi_callback_scope scope;
     if (napi_open_callback_scope(env, resource, a->ctx, &scope) == napi_ok) {
@@ -375,9 +385,8 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
       return;
     }
   }
-  if (e != NULL && a->resource != NULL && a->ctx != NULL &&
+  if (e != NULL && resource != NULL && a->ctx != NULL &&
       e->trampoline_fn != NULL &&
-      napi_get_reference_value(e->env, a->resource, &resource) == napi_ok &&
       napi_get_reference_value(e->env, e->trampoline_fn, &tramp) == napi_ok) {
     /* Nested dispatches (a callback that dispatches) save and restore the
      * slot. A JS exception the callback leaves pending in env stays there

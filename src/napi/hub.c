@@ -197,6 +197,32 @@ static void hub_deliver(size_t n) {
     sub_append(s, pull_buf, n);
 }
 
+/* An ArrayBuffer of `bytes` for records about to be written over whole.
+ * Taken from a Node Buffer (napi_create_buffer: its memory is not zeroed
+ * first, unlike napi_create_arraybuffer's) when that Buffer owns its
+ * whole ArrayBuffer, which is then an ordinary, transferable one; else a
+ * plain ArrayBuffer. NULL on failure. JS thread. */
+static napi_value records_buffer(napi_env env, size_t bytes, void** data) {
+  napi_value buf, ab;
+  napi_typedarray_type type;
+  size_t len = 0, off = 0;
+  void* p = NULL;
+  if (napi_create_buffer(env, bytes, &p, &buf) == napi_ok &&
+      napi_get_typedarray_info(env, buf, &type, &len, &p, &ab, &off) ==
+          napi_ok &&
+      off == 0 && len == bytes) {
+    size_t ab_len = 0;
+    void* ab_data = NULL;
+    if (napi_get_arraybuffer_info(env, ab, &ab_data, &ab_len) == napi_ok &&
+        ab_len == bytes && ab_data == p) {
+      *data = p;
+      return ab;
+    }
+  }
+  if (napi_create_arraybuffer(env, bytes, data, &ab) != napi_ok) return NULL;
+  return ab;
+}
+
 /* ---- JS functions ---------------------------------------------------------- */
 
 static nat__sub_t* sub_arg(napi_env env, napi_value v) {
@@ -299,8 +325,8 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
       s->unreported == 0 && (max == 0 || pulled <= max) &&
       pulled <= s->limit) {
     void* data = NULL;
-    if (napi_create_arraybuffer(env, pulled * sizeof(nat_record_t), &data,
-                                &result) != napi_ok) {
+    if ((result = records_buffer(env, pulled * sizeof(nat_record_t),
+                                 &data)) == NULL) {
       /* Not handed on: counted as this consumer's loss, never silent. */
       s->lost += pulled;
       s->unreported += pulled;
@@ -326,8 +352,9 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
     return result;
   }
   void* data = NULL;
-  if (napi_create_arraybuffer(env, (size_t)(take + marker) * sizeof(nat_record_t),
-                              &data, &result) != napi_ok) {
+  if ((result = records_buffer(
+           env, (size_t)(take + marker) * sizeof(nat_record_t), &data)) ==
+      NULL) {
     uv_mutex_unlock(&hub_mutex);
     nat__throw(env, NAT_ENOMEM, "drain could not allocate its buffer");
     return NULL;

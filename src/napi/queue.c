@@ -70,6 +70,8 @@
 
 /* Most tasks dispatched per wake-up, as node_api.cc. */
 #define NAT__QUEUE_BATCH 1000
+/* Most tasks whose handles share one handle scope in a dispatch. */
+#define NAT__QUEUE_SCOPE 16
 
 enum { PHASE_OPEN = 0, PHASE_RELEASED = 1, PHASE_ABORTED = 2, PHASE_CLOSED = 3 };
 enum { TASK_LINKED = 1, TASK_READY = 2, TASK_DONE = 3 };
@@ -353,7 +355,7 @@ static void report_exception(napi_env env) {
  * caller's memory once call_js starts (it may reuse it there), so all we
  * need afterwards is copied out first. */
 static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb,
-                          freed_t* freed) {
+                          napi_value shared_res, freed_t* freed) {
   napi_env env = q->env;
   nat__async_t own = t->async;
   uint64_t ready_id = t->ready_id;
@@ -369,16 +371,17 @@ static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb,
     freed->first = t;
   }
 
-  napi_handle_scope hs;
-  if (napi_open_handle_scope(env, &hs) != napi_ok) hs = NULL;
   /* A task without a context of its own (linked on another thread, or a
    * shared-context queue) runs in the queue's, made in the creating
-   * frame. Either way one callback scope (nat__dispatch), the only one:
-   * no threadsafe function's scope around it. */
-  nat__dispatch(env, q->site, ready_id, link_id, 1,
-                nat__async_held(&own) ? &own : &q->shared, run_user, &d);
+   * frame (whose resource value the caller fetched once). Either way one
+   * callback scope (nat__dispatch), the only one: no threadsafe
+   * function's scope around it. The caller provides the handle scope. */
+  if (nat__async_held(&own))
+    nat__dispatch(env, q->site, ready_id, link_id, 1, &own, run_user, &d);
+  else
+    nat__dispatch_res(env, q->site, ready_id, link_id, 1, &q->shared,
+                      shared_res, run_user, &d);
   report_exception(env);
-  if (hs != NULL) napi_close_handle_scope(env, hs);
   nat__async_close(env, &own);
 }
 
@@ -410,7 +413,7 @@ static void close_queue(nat_queue_t* q, int run_rest, int js) {
       if (napi_open_handle_scope(q->env, &hs) != napi_ok) hs = NULL;
       if (q->func != NULL) napi_get_reference_value(q->env, q->func, &js_cb);
       freed_t freed = {NULL, NULL};
-      dispatch_task(q, t, js_cb, &freed);
+      dispatch_task(q, t, js_cb, NULL, &freed);
       freed_flush(q, &freed);
       if (hs != NULL) napi_close_handle_scope(q->env, hs);
       ran++;
@@ -475,12 +478,19 @@ static void on_async(uv_async_t* h) {
   int retry = 0, more = 0;
   uint64_t done = 0;
   freed_t freed = {NULL, NULL};
-  /* The queue's function, fetched once per wake-up (each item still gets
-   * a handle scope of its own in dispatch_task). */
-  napi_handle_scope hs;
-  napi_value js_cb = NULL;
+  /* The queue's function and its shared context's resource, fetched once
+   * per wake-up. The items' handles go in a handle scope shared by up to
+   * NAT__QUEUE_SCOPE items: Node-API allocates each scope it opens, and a
+   * few items' handles living a little longer cost nothing. */
+  napi_handle_scope hs, inner = NULL;
+  napi_value js_cb = NULL, shared_res = NULL;
+  uint32_t in_scope = 0;
   if (napi_open_handle_scope(q->env, &hs) != napi_ok) hs = NULL;
   if (q->func != NULL) napi_get_reference_value(q->env, q->func, &js_cb);
+  if (q->shared.resource != NULL &&
+      napi_get_reference_value(q->env, q->shared.resource, &shared_res) !=
+          napi_ok)
+    shared_res = NULL;
   for (;;) {
     if (atomic_load(&q->phase) == PHASE_ABORTED) break;
     if (done == NAT__QUEUE_BATCH) {
@@ -490,9 +500,16 @@ static void on_async(uv_async_t* h) {
     nat__mpsc_node_t* n = nat__mpsc_pop(&q->fifo, &retry);
     if (n == NULL) break;
     done++;
-    dispatch_task(q, (nat_task_t*)n, js_cb, &freed);
+    if (inner == NULL || in_scope == NAT__QUEUE_SCOPE) {
+      if (inner != NULL) napi_close_handle_scope(q->env, inner);
+      if (napi_open_handle_scope(q->env, &inner) != napi_ok) inner = NULL;
+      in_scope = 0;
+    }
+    in_scope++;
+    dispatch_task(q, (nat_task_t*)n, js_cb, shared_res, &freed);
   }
   freed_flush(q, &freed);
+  if (inner != NULL) napi_close_handle_scope(q->env, inner);
   if (hs != NULL) napi_close_handle_scope(q->env, hs);
   if (done != 0) {
     if (q->max_queue_size != 0) {
