@@ -3,7 +3,7 @@
 // variant): prints one JSON line on stdout.
 //
 //   node bench/child.js queue raw|hooks|shared|task ITEMS
-//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task|sharedoff|taskoff|rawrec ITEMS
+//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task|sharedoff|taskoff|rawrec|handtramp ITEMS
 //   node bench/child.js work raw|tracked ITEMS
 //   node bench/child.js drain - EVENTS
 //   node bench/child.js graph - EVENTS
@@ -123,12 +123,13 @@ async function seed () {
   const mode = {
     raw: 'raw', hooks: 'raw', shared: 'shared', raw4: 'raw', shared4: 'shared', hand: 'hand', task: 'task',
     sharedoff: 'shared', taskoff: 'task', // the queue alone, recording off
-    rawrec: 'rawrec' // the floor: raw tsfn + the four records per item
+    rawrec: 'rawrec', // the floor: raw tsfn + the four records per item
+    handtramp: 'handtramp' // hand, with call_js's C run inside the context
   }[variant]
   if (!mode) throw new Error(`unknown seed variant ${variant}`)
   const producers = variant.endsWith('4') ? 4 : 1
   const tracked = (mode === 'shared' || mode === 'task' || mode === 'rawrec') && !variant.endsWith('off')
-  const jsLinked = mode === 'hand' || mode === 'task'
+  const jsLinked = mode === 'hand' || mode === 'task' || mode === 'handtramp'
   if (tracked) nat.enable({ capacity: CAPACITY })
   const als = new AsyncLocalStorage()
   const stores = Array.from({ length: 64 }, (_, i) => ({ i }))
