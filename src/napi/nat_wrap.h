@@ -85,9 +85,11 @@ enum {
   NAT__WKIND_ITEM = 0x4954454d   /* one napi_call_threadsafe_function item */
 };
 
-/* A slot of `kind`, zeroed but for the kind; NULL when the arena is full or
- * memory is short (the caller then passes through untraced). Any thread. */
-void* nat__warena_get(uint32_t kind);
+/* A slot of `kind` whose first `size` bytes (the caller's object, at most
+ * NAT__WSLOT_SIZE) are zeroed but for the kind; NULL when the arena is full
+ * or memory is short (the caller then passes through untraced). Slots are
+ * NAT__WSLOT_SIZE-aligned. Any thread. */
+void* nat__warena_get(uint32_t kind, size_t size);
 /* Gives a slot back. Any thread. */
 void nat__warena_put(void* p);
 /* Non-zero when p is a live slot of `kind`. Any thread; the answer is only
@@ -105,6 +107,17 @@ int nat__warena_owns(const void* p, uint32_t kind);
  */
 uint32_t nat__wrap_site(const void* caller, napi_env env, napi_value name,
                         const char* fallback);
+
+/*
+ * Opens the requester's context of one object or run of `site` in the
+ * current JS frame: napi_async_init with no resource of ours (the context
+ * holds the object Node makes for it, which is what async_hooks and, on
+ * Node 20 and 22, AsyncLocalStorage see), typed with the site's name, so
+ * a->resource stays NULL and nat__dispatch enters it through the context
+ * alone. One object, string and reference fewer per run than
+ * nat__async_open. 0, or NAT_ENAPI with *a empty. JS thread of w.
+ */
+int nat__wrap_async_open(nat__wenv_t* w, uint32_t site, nat__async_t* a);
 
 /* The module name of a shared object's path: its npm package name (the
  * last node_modules/<name> or node_modules/@scope/<name>, a platform suffix

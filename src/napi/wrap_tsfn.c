@@ -57,7 +57,8 @@ typedef struct {
 } witem_t;
 
 _Static_assert(sizeof(wtsfn_t) <= NAT__WSLOT_SIZE, "wtsfn_t fits a slot");
-_Static_assert(sizeof(witem_t) <= NAT__WSLOT_SIZE, "witem_t fits a slot");
+/* One cache line: an item crosses from the producer to the JS thread. */
+_Static_assert(sizeof(witem_t) <= 64, "witem_t fits a cache line");
 
 /* Any thread. The last reference is dropped either on the JS thread (call_js,
  * finalize) or by a producer whose call failed after finalize; the record's
@@ -188,7 +189,7 @@ napi_status nat__wrap_create_threadsafe_function(
       (func == NULL && call_js_cb == NULL) ||
       (w = nat__wenv_current()) == NULL || w->dead ||
       !nat__on_thread(&w->thread) ||
-      (t = nat__warena_get(NAT__WKIND_TSFN)) == NULL)
+      (t = nat__warena_get(NAT__WKIND_TSFN, sizeof(wtsfn_t))) == NULL)
     return napi_create_threadsafe_function(
         env, func, async_resource, async_resource_name, max_queue_size,
         initial_thread_count, thread_finalize_data, thread_finalize_cb,
@@ -202,10 +203,7 @@ napi_status nat__wrap_create_threadsafe_function(
   t->site = nat__wrap_site(caller, env, async_resource_name, "tsfn");
   nat__env_t* e = nat__env_current();
   t->creator_frame = e != NULL ? nat__frame_current(e) : 0;
-  char name[NAT_SITE_NAME_MAX + 1];
-  int len = nat__site_name(t->site, name, sizeof(name));
-  if (len <= 0 ||
-      nat__async_open(w->env, NULL, name, (size_t)len, &t->async) != 0)
+  if (nat__wrap_async_open(w, t->site, &t->async) != 0)
     atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
   atomic_init(&t->refs, 1);
   napi_status st = napi_create_threadsafe_function(
@@ -229,7 +227,7 @@ napi_status nat__wrap_call_threadsafe_function(
       !nat__warena_owns(ctx, NAT__WKIND_TSFN))
     return napi_call_threadsafe_function(func, data, is_blocking);
   wtsfn_t* t = ctx;
-  witem_t* it = nat__warena_get(NAT__WKIND_ITEM);
+  witem_t* it = nat__warena_get(NAT__WKIND_ITEM, sizeof(witem_t));
   if (it == NULL) {
     /* call_js will see raw data and hand it over untraced. */
     atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
@@ -245,11 +243,7 @@ napi_status nat__wrap_call_threadsafe_function(
     /* Only the JS thread reads w->dead and opens contexts. */
     nat__env_t* e = nat__env_current();
     uint64_t frame = e != NULL ? nat__frame_current(e) : 0;
-    char name[NAT_SITE_NAME_MAX + 1];
-    int len;
-    if (!w->dead &&
-        (len = nat__site_name(t->site, name, sizeof(name))) > 0 &&
-        nat__async_open(w->env, NULL, name, (size_t)len, &it->async) != 0)
+    if (!w->dead && nat__wrap_async_open(w, t->site, &it->async) != 0)
       atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
     nat__mark_link(t->site, w->serial, frame, &it->link_id);
     if (it->link_id != 0)

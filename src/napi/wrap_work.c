@@ -126,7 +126,7 @@ napi_status nat__wrap_create_async_work(
     return napi_create_async_work(env, async_resource, async_resource_name,
                                   execute, complete, data, result);
   if (nat__wmap_reserve(&w->works) != 0 ||
-      (r = nat__warena_get(NAT__WKIND_WORK)) == NULL) {
+      (r = nat__warena_get(NAT__WKIND_WORK, sizeof(wwork_t))) == NULL) {
     atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
     return napi_create_async_work(env, async_resource, async_resource_name,
                                   execute, complete, data, result);
@@ -156,13 +156,7 @@ napi_status nat__wrap_queue_async_work(napi_env env, napi_async_work work) {
   if (r == NULL || r->state == WORK_QUEUED || w->dead)
     return napi_queue_async_work(env, work);
   nat__env_t* e = nat__env_current();
-  char name[NAT_SITE_NAME_MAX + 1];
-  int len = nat__site_name(r->site, name, sizeof(name));
-  if (len <= 0) {
-    memcpy(name, "napi-async-trace:work", sizeof("napi-async-trace:work"));
-    len = (int)sizeof("napi-async-trace:work") - 1;
-  }
-  if (nat__async_open(w->env, NULL, name, (size_t)len, &r->async) != 0)
+  if (nat__wrap_async_open(w, r->site, &r->async) != 0)
     atomic_fetch_add_explicit(&nat__wrap_untraced, 1, memory_order_relaxed);
   r->ready_id = 0;
   nat__mark_link(r->site, w->serial, e != NULL ? nat__frame_current(e) : 0,
