@@ -3,7 +3,7 @@
 // variant): prints one JSON line on stdout.
 //
 //   node bench/child.js queue raw|hooks|shared|task ITEMS
-//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task ITEMS
+//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task|sharedoff|taskoff|rawrec|handtramp ITEMS
 //   node bench/child.js work raw|tracked ITEMS
 //   node bench/child.js drain - EVENTS
 //   node bench/child.js graph - EVENTS
@@ -122,12 +122,14 @@ async function seed () {
   if (variant === 'hooks') createHook({ init () {}, before () {}, after () {}, destroy () {} }).enable()
   const mode = {
     raw: 'raw', hooks: 'raw', shared: 'shared', raw4: 'raw', shared4: 'shared', hand: 'hand', task: 'task',
-    sharedoff: 'shared', taskoff: 'task' // the queue alone, recording off
+    sharedoff: 'shared', taskoff: 'task', // the queue alone, recording off
+    rawrec: 'rawrec', // the floor: raw tsfn + the four records per item
+    handtramp: 'handtramp' // hand, with call_js's C run inside the context
   }[variant]
   if (!mode) throw new Error(`unknown seed variant ${variant}`)
   const producers = variant.endsWith('4') ? 4 : 1
-  const tracked = (mode === 'shared' || mode === 'task') && !variant.endsWith('off')
-  const jsLinked = mode === 'hand' || mode === 'task'
+  const tracked = (mode === 'shared' || mode === 'task' || mode === 'rawrec') && !variant.endsWith('off')
+  const jsLinked = mode === 'hand' || mode === 'task' || mode === 'handtramp'
   if (tracked) nat.enable({ capacity: CAPACITY })
   const als = new AsyncLocalStorage()
   const stores = Array.from({ length: 64 }, (_, i) => ({ i }))

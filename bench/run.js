@@ -189,7 +189,7 @@ function main () {
   // hand-written per-item context, 4 producers.
   if (want('seed')) {
   log(`issue 13: seed pattern, ${SEED_ITEMS} items x ${RUNS} runs ...`)
-  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task', 'sharedoff', 'taskoff']
+  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task', 'sharedoff', 'taskoff', 'rawrec']
   const sd = interleaved('seed', sv, SEED_ITEMS)
   const spread = (v) => {
     const xs = sd[v].map((x) => x.itemsPerSec)
@@ -228,6 +228,13 @@ function main () {
   results.figures.seed.ratios.taskOffVsHand = ratio('taskoff', 'hand')
   row(13, 'seed: shared, recording off / raw (the queue alone)', spread('sharedoff').median, 'items/s', spread('raw').median, rr.sharedOffVsRaw.median, null)
   row(13, 'seed: per-task, recording off / hand-written ctx', spread('taskoff').median, 'items/s', spread('hand').median, rr.taskOffVsHand.median, null)
+  // The floor: the raw tsfn plus nothing but the four records per item
+  // (public manual marks) and the same drains. No queue design that
+  // records the model can beat it.
+  results.figures.seed.ratios.rawRecVsRaw = ratio('rawrec', 'raw')
+  row(13, 'seed: floor, raw tsfn + the 4 records only / raw', spread('rawrec').median, 'items/s', spread('raw').median, rr.rawRecVsRaw.median, null)
+  row(13, `  per-round ratio min..max`, rtxt(rr.rawRecVsRaw), '', null, null, null)
+  row(13, 'seed: shared / floor (raw + records)', spread('shared').median, 'items/s', spread('rawrec').median, ratio('shared', 'rawrec').median, null)
   row(13, 'seed: 4 producers, shared / raw', spread('shared4').median, 'items/s', spread('raw4').median, rr.shared4VsRaw4.median, 0.9, '>=')
   row(13, `  per-round ratio min..max`, rtxt(rr.shared4VsRaw4), '', null, null, null)
   for (const v of sv) {

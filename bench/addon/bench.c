@@ -378,6 +378,12 @@ static napi_value js_work_run(napi_env env, napi_callback_info info) {
  *     'raw'     napi_threadsafe_function, data = the item number
  *     'shared'  tracked queue, NAT_QUEUE_SHARED_CONTEXT, queue_link +
  *               queue_ready on the producer thread
+ *     'rawrec'  a floor, not a design: 'raw' plus the recording alone, the
+ *               four records of each item through the public manual marks
+ *               (link + ready on the producer, frame_begin/frame_end
+ *               around the JS call in call_js), with no queue or context
+ *               of ours; what any design that records the model pays
+ *               beyond the raw threadsafe function
  *   JS-linked modes (JS calls seedLink(handle) per item, e.g. inside
  *   als.run; one producer thread makes them ready):
  *     'hand'    raw tsfn + a hand-written per-item context: napi_async_init
@@ -385,11 +391,18 @@ static napi_value js_work_run(napi_env env, napi_callback_info info) {
  *               hand that carries AsyncLocalStorage on Node 20-26)
  *     'task'    tracked queue with a context per task (queue_link on the
  *               JS thread)
+ *     'handtramp' a floor for Node 24+, not a design: 'hand' where call_js
+ *               (C code) must run inside the restored context, as a
+ *               tracked queue's call_js does: napi_make_callback needs a
+ *               JS function, so it enters a native function made once
+ *               per run that calls cb(i) (on 24+ napi_open_callback_scope
+ *               does not restore AsyncLocalStorage; see src/napi/env.c)
  *   After `total` callbacks the queue is released, the producers joined,
  *   and done(jsThreadCpuNs, producersCpuNs) called: the CPU time of the JS
  *   thread during the run and that of all producer threads.
  */
-enum { S_RAW = 0, S_SHARED = 1, S_HAND = 2, S_TASK = 3 };
+enum { S_RAW = 0, S_SHARED = 1, S_HAND = 2, S_TASK = 3, S_RAWREC = 4,
+       S_HANDTRAMP = 5 };
 
 typedef struct sitem_s {
   struct sitem_s* next;
@@ -404,6 +417,10 @@ typedef struct srun_s {
   napi_env env;
   napi_threadsafe_function tsfn;
   nat_queue_t* q;
+  nat_site_t site; /* rawrec */
+  napi_ref tramp;  /* handtramp: the native function entered */
+  napi_value tramp_cb; /* handtramp: what it calls, during the call only */
+  uint32_t tramp_seq;
   napi_ref done;
   uint64_t total;
   uint64_t completed; /* JS thread */
@@ -441,7 +458,16 @@ static void seed_producer(void* arg) {
   uint64_t c0 = thread_cpu_ns();
   for (uint32_t i = 0; i < a.count; i++) {
     uintptr_t seq = a.first + i;
-    if (r->mode == S_RAW) {
+    if (r->mode == S_RAWREC) {
+      /* The item's link and ready; the ready ID travels as the data. */
+      nat_id_t link = 0, ready = 0;
+      nat->link(r->site, &link);
+      nat->ready(r->site, link, &ready);
+      while (napi_call_threadsafe_function(r->tsfn, (void*)(uintptr_t)ready,
+                                           napi_tsfn_nonblocking) ==
+             napi_queue_full) {
+      }
+    } else if (r->mode == S_RAW) {
       while (napi_call_threadsafe_function(r->tsfn, (void*)seq,
                                            napi_tsfn_nonblocking) ==
              napi_queue_full) {
@@ -454,7 +480,7 @@ static void seed_producer(void* arg) {
     }
   }
   atomic_fetch_add(&r->producer_cpu_ns, thread_cpu_ns() - c0);
-  if (r->mode == S_RAW)
+  if (r->mode == S_RAW || r->mode == S_RAWREC)
     napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
   else
     nat->queue_release(r->q);
@@ -481,7 +507,7 @@ static void seed_readier(void* arg) {
     while (list != NULL) {
       sitem_t* it = list;
       list = it->next;
-      if (r->mode == S_HAND)
+      if (r->mode == S_HAND || r->mode == S_HANDTRAMP)
         napi_call_threadsafe_function(r->tsfn, it, napi_tsfn_nonblocking);
       else
         nat->queue_ready(it->task, it, napi_tsfn_nonblocking);
@@ -492,7 +518,7 @@ static void seed_readier(void* arg) {
 }
 
 static void seed_finish(napi_env env, srun_t* r) {
-  if (r->mode == S_HAND || r->mode == S_TASK) {
+  if (r->mode == S_HAND || r->mode == S_TASK || r->mode == S_HANDTRAMP) {
     uv_mutex_lock(&r->mu);
     r->stop = 1;
     uv_cond_signal(&r->cv);
@@ -500,7 +526,8 @@ static void seed_finish(napi_env env, srun_t* r) {
   }
   for (int i = 0; i < r->producers; i++) uv_thread_join(&r->th[i]);
   uint64_t js_cpu = thread_cpu_ns() - r->js_cpu0;
-  if (r->mode == S_RAW || r->mode == S_HAND)
+  if (r->mode == S_RAW || r->mode == S_HAND || r->mode == S_RAWREC ||
+      r->mode == S_HANDTRAMP)
     napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
   else
     nat->queue_release(r->q);
@@ -522,21 +549,51 @@ static void seed_call(napi_env env, napi_value js_cb, srun_t* r,
   if (++r->completed == r->total) seed_finish(env, r);
 }
 
+/* handtramp: the native function napi_make_callback enters; it runs the
+ * item's C part, here the call of cb(i) (seed_call). */
+static napi_value seed_tramp(napi_env env, napi_callback_info info) {
+  srun_t* r = NULL;
+  napi_get_cb_info(env, info, NULL, NULL, NULL, (void**)&r);
+  if (r != NULL && r->tramp_cb != NULL)
+    seed_call(env, r->tramp_cb, r, r->tramp_seq);
+  return NULL;
+}
+
 static void seed_raw_call_js(napi_env env, napi_value js_cb, void* context,
                              void* data) {
   srun_t* r = context;
   if (env == NULL) {
-    if (r->mode == S_HAND) free(data);
+    if (r->mode == S_HAND || r->mode == S_HANDTRAMP) free(data);
     return;
   }
   if (r->mode == S_RAW) {
     seed_call(env, js_cb, r, (uint32_t)(uintptr_t)data);
     return;
   }
+  if (r->mode == S_RAWREC) {
+    nat_id_t exec = 0;
+    int framed = nat->frame_begin(r->site, (nat_id_t)(uintptr_t)data,
+                                  &exec) == 0;
+    seed_call(env, js_cb, r, (uint32_t)r->completed);
+    if (framed) nat->frame_end(exec);
+    return;
+  }
   /* hand: the item's own context, entered with napi_make_callback. */
   sitem_t* it = data;
   napi_value resource, arg;
   napi_get_reference_value(env, it->resource, &resource);
+  if (r->mode == S_HANDTRAMP) {
+    napi_value tramp;
+    napi_get_reference_value(env, r->tramp, &tramp);
+    r->tramp_cb = js_cb;
+    r->tramp_seq = it->seq;
+    napi_make_callback(env, it->ctx, resource, tramp, 0, NULL, NULL);
+    r->tramp_cb = NULL;
+    napi_async_destroy(env, it->ctx);
+    napi_delete_reference(env, it->resource);
+    free(it);
+    return;
+  }
   napi_create_uint32(env, it->seq, &arg);
   napi_make_callback(env, it->ctx, resource, js_cb, 1, &arg, NULL);
   napi_async_destroy(env, it->ctx);
@@ -566,6 +623,7 @@ static void seed_drop(void* context, void* data) {
 static void seed_free(napi_env env, void* data, void* hint) {
   srun_t* r = data;
   napi_delete_reference(env, r->done);
+  if (r->tramp != NULL) napi_delete_reference(env, r->tramp);
   uv_mutex_destroy(&r->mu);
   uv_cond_destroy(&r->cv);
   free(r);
@@ -581,12 +639,15 @@ static napi_value js_seed_run(napi_env env, napi_callback_info info) {
   r->mode = strcmp(mode, "raw") == 0      ? S_RAW
             : strcmp(mode, "shared") == 0 ? S_SHARED
             : strcmp(mode, "hand") == 0   ? S_HAND
+            : strcmp(mode, "rawrec") == 0 ? S_RAWREC
+            : strcmp(mode, "handtramp") == 0 ? S_HANDTRAMP
                                           : S_TASK;
   r->env = env;
   r->total = (uint64_t)arg_num(env, argv[1]);
   r->producers = (int)arg_num(env, argv[2]);
   if (r->producers < 1 || r->producers > 16) r->producers = 1;
-  int js_linked = r->mode == S_HAND || r->mode == S_TASK;
+  int js_linked =
+      r->mode == S_HAND || r->mode == S_TASK || r->mode == S_HANDTRAMP;
   if (js_linked) r->producers = 1;
   napi_create_reference(env, argv[4], 1, &r->done);
   uv_mutex_init(&r->mu);
@@ -595,7 +656,18 @@ static napi_value js_seed_run(napi_env env, napi_callback_info info) {
   /* The JS thread's reference plus one per native-linking producer. */
   size_t refs = 1 + (js_linked ? 0 : (size_t)r->producers);
   const char* name = "bench:seed";
-  if (r->mode == S_RAW || r->mode == S_HAND) {
+  if (r->mode == S_RAWREC) {
+    int err = nat->site(name, &r->site);
+    if (err != 0) return throw_msg(env, "site", err);
+  }
+  if (r->mode == S_HANDTRAMP) {
+    napi_value fn;
+    napi_create_function(env, "seedTramp", NAPI_AUTO_LENGTH, seed_tramp, r,
+                         &fn);
+    napi_create_reference(env, fn, 1, &r->tramp);
+  }
+  if (r->mode == S_RAW || r->mode == S_HAND || r->mode == S_RAWREC ||
+      r->mode == S_HANDTRAMP) {
     napi_value res_name;
     napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &res_name);
     napi_status st = napi_create_threadsafe_function(
@@ -647,7 +719,7 @@ static napi_value js_seed_link(napi_env env, napi_callback_info info) {
   sitem_t* it = malloc(sizeof(*it));
   it->next = NULL;
   it->seq = r->linked++;
-  if (r->mode == S_HAND) {
+  if (r->mode == S_HAND || r->mode == S_HANDTRAMP) {
     napi_value resource, name;
     napi_create_object(env, &resource);
     napi_create_string_utf8(env, "bench:seed", NAPI_AUTO_LENGTH, &name);

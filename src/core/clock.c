@@ -96,11 +96,29 @@ static double run_rate;          /* ns per tick, from start to the newest */
 static uint64_t ext_max;         /* largest stamp converted past the newest */
 static uint64_t top_stamp, top_ns; /* the newest stamp converted, and to */
 
+/* The segment the last conversion used: a drain converts its records in
+ * stamp order (the merge), so nearly every stamp falls in the same segment
+ * as the one before it, and a conversion is then two compares and one
+ * multiply instead of a binary search over the anchors and a division.
+ * The slope is computed once per segment from the same two anchors, so a
+ * stamp converts to the same ns whichever drain sees it. Past the newest
+ * anchor the segment is open-ended (hi_tick UINT64_MAX) with the run's
+ * rate. Dropped whenever the anchors change (anchor_push). */
+static struct {
+  int valid;
+  int open;         /* past the newest anchor: extrapolating */
+  uint64_t lo_tick; /* the segment: [lo_tick, hi_tick) */
+  uint64_t hi_tick;
+  double lo_ns;
+  double slope;     /* ns per tick */
+} seg;
+
 static const anchor_t* anchor_at(unsigned i) {
   return &anchors[(anchor_first + i) % NAT__ANCHORS];
 }
 
 static void anchor_push(anchor_t a) {
+  seg.valid = 0;
   if (anchor_count == NAT__ANCHORS) {
     anchors[anchor_first] = a;
     anchor_first = (anchor_first + 1) % NAT__ANCHORS;
@@ -173,19 +191,17 @@ void nat__clock_sync(void) {
   run_rate = (double)(now.ns - start.ns) / (double)(now.tick - start.tick);
 }
 
-uint64_t nat__clock_to_ns(uint64_t stamp) {
-  if (!atomic_load_explicit(&nat__clock_counter.v, memory_order_relaxed))
-    return stamp;
-  const anchor_t* lo = anchor_at(0);
+
+/* Finds the segment holding `stamp` (at or after the oldest anchor, and
+ * with a rate known) and caches it. */
+static void seg_find(uint64_t stamp) {
   const anchor_t* hi = anchor_at(anchor_count - 1);
-  double ns;
-  if (anchor_count < 2) {
-    ns = (double)hi->ns; /* no rate yet: only before the first sync */
-  } else if (stamp >= hi->tick) {
-    if (stamp > ext_max) ext_max = stamp;
-    ns = extrapolate(hi, stamp);
-  } else if (stamp < lo->tick) {
-    ns = (double)lo->ns - (double)(lo->tick - stamp) * run_rate;
+  if (stamp >= hi->tick) {
+    seg.open = 1;
+    seg.lo_tick = hi->tick;
+    seg.hi_tick = UINT64_MAX;
+    seg.lo_ns = (double)hi->ns;
+    seg.slope = run_rate;
   } else {
     /* The segment [i, j] holding the stamp. */
     unsigned i = 0, j = anchor_count - 1;
@@ -198,8 +214,29 @@ uint64_t nat__clock_to_ns(uint64_t stamp) {
     }
     const anchor_t* a = anchor_at(i);
     const anchor_t* b = anchor_at(j);
-    ns = (double)a->ns + (double)(stamp - a->tick) * (double)(b->ns - a->ns) /
-                             (double)(b->tick - a->tick);
+    seg.open = 0;
+    seg.lo_tick = a->tick;
+    seg.hi_tick = b->tick;
+    seg.lo_ns = (double)a->ns;
+    seg.slope = (double)(b->ns - a->ns) / (double)(b->tick - a->tick);
+  }
+  seg.valid = 1;
+}
+
+uint64_t nat__clock_to_ns(uint64_t stamp) {
+  if (!atomic_load_explicit(&nat__clock_counter.v, memory_order_relaxed))
+    return stamp;
+  const anchor_t* lo = anchor_at(0);
+  double ns;
+  if (anchor_count < 2) {
+    ns = (double)anchor_at(anchor_count - 1)->ns; /* before the first sync */
+  } else if (stamp < lo->tick) {
+    ns = (double)lo->ns - (double)(lo->tick - stamp) * run_rate;
+  } else {
+    if (!seg.valid || stamp < seg.lo_tick || stamp >= seg.hi_tick)
+      seg_find(stamp);
+    if (seg.open && stamp > ext_max) ext_max = stamp;
+    ns = seg.lo_ns + (double)(stamp - seg.lo_tick) * seg.slope;
   }
   uint64_t out = ns <= 0 ? 0 : (uint64_t)(ns + 0.5);
   /* A safety net under the map: a stamp at or past the newest one seen

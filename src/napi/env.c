@@ -361,20 +361,30 @@ static void run_framed(void* p) {
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
                    uint64_t link_id, int frame, const nat__async_t* a,
                    void (*fn)(void*), void* arg) {
+  nat__dispatch_res(env, site, ready_id, link_id, frame, a, NULL, fn, arg);
+}
+
+void nat__dispatch_res(napi_env env, uint32_t site, uint64_t ready_id,
+                       uint64_t link_id, int frame, const nat__async_t* a,
+                       napi_value resource, void (*fn)(void*), void* arg) {
   nat__env_t* e = nat__env_current();
   framed_t r = {e, site, ready_id, link_id, frame, fn, arg};
   int ran = 0;
-  napi_value resource = NULL, tramp;
+  napi_value tramp;
   /* A context without a resource reference (a->resource NULL: made by
    * napi_async_init with no resource, so the context holds the object Node
    * made for it) is entered all the same: napi_open_callback_scope ignores
    * its resource argument and napi_make_callback takes the resource from
    * the context, the receiver (here the trampoline itself) being only the
-   * callee's `this`. */
+   * callee's `this`. Otherwise the resource's value is the caller's when
+   * it has it at hand already (a queue's shared context, fetched once per
+   * wake-up), else fetched here. */
   int owned = a->ctx != NULL && a->resource == NULL;
+  if (resource == NULL && !owned && e != NULL && a->resource != NULL &&
+      napi_get_reference_value(e->env, a->resource, &resource) != napi_ok)
+    resource = NULL;
   if (e != NULL && e->scope_carrier && a->ctx != NULL &&
-      (owned ||
-       napi_get_reference_value(e->env, a->resource, &resource) == napi_ok)) {
+      (owned || resource != NULL)) {
     /* Where the probe showed that a callback scope carries the store. */
     napi_callback_scope scope;
     if (napi_open_callback_scope(env, resource, a->ctx, &scope) == napi_ok) {
@@ -385,9 +395,7 @@ void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
   }
   if (e != NULL && a->ctx != NULL && e->trampoline_fn != NULL &&
       napi_get_reference_value(e->env, e->trampoline_fn, &tramp) == napi_ok &&
-      (owned ? (resource = tramp) != NULL
-             : napi_get_reference_value(e->env, a->resource, &resource) ==
-                   napi_ok)) {
+      (owned ? (resource = tramp) != NULL : resource != NULL)) {
     /* Nested dispatches (a callback that dispatches) save and restore the
      * slot. A JS exception the callback leaves pending in env stays there
      * for the caller to report (as Node does after a tsfn's call_js). */

@@ -93,33 +93,49 @@ static void sub_unlink(nat__sub_t* s) {
   sub_free_queue(s);
 }
 
-typedef struct {
-  nat__chunk_t* chunk;
-} pull_ctx_t;
+/* The pull buffer: what the rings hold is drained into it, then copied to
+ * the subscribers (or, in consume's fast path, straight into the caller's
+ * ArrayBuffer). It is kept between pulls, so a steady stream of drains
+ * writes into memory that is already mapped instead of a fresh allocation
+ * the kernel must fault in page by page; one larger than PULL_KEEP records
+ * is freed after use. hub_mutex guards it. */
+#define PULL_KEEP ((size_t)1 << 17) /* 6 MiB of records */
+static nat_record_t* pull_buf;
+static size_t pull_cap;
 
 /* The core's alloc callback: runs under the core's drain lock; only
- * allocates. */
+ * allocates (hub_mutex is held by our caller). */
 static nat_record_t* pull_alloc(void* ud, size_t count) {
-  pull_ctx_t* p = ud;
-  p->chunk = chunk_new(count);
-  return p->chunk == NULL ? NULL : p->chunk->recs;
+  (void)ud;
+  if (count > pull_cap) {
+    free(pull_buf);
+    size_t cap = pull_cap ? pull_cap : 1024;
+    while (cap < count) cap *= 2;
+    pull_buf = malloc(cap * sizeof(nat_record_t));
+    pull_cap = pull_buf == NULL ? 0 : cap;
+  }
+  return pull_buf;
 }
 
-/* Appends the first records of src (n of them) to s, as many as fit, and
- * counts the rest. With `give`, src itself is handed over instead of copied
- * when all of it fits, and *src is then NULLed. hub_mutex held. */
-static void sub_append(nat__sub_t* s, nat__chunk_t** src, size_t n,
-                       int give) {
+/* Lets go of a pull buffer grown past what is worth keeping. */
+static void pull_trim(void) {
+  if (pull_cap > PULL_KEEP) {
+    free(pull_buf);
+    pull_buf = NULL;
+    pull_cap = 0;
+  }
+}
+
+/* Appends a copy of recs[0..n) to s, as many as fit its limit, and counts
+ * the rest as lost. hub_mutex held. */
+static void sub_append(nat__sub_t* s, const nat_record_t* recs, size_t n) {
   uint64_t room = s->queued < s->limit ? s->limit - s->queued : 0;
   size_t k = n <= room ? n : (size_t)room;
   nat__chunk_t* c = NULL;
-  if (k == n && give) {
-    c = *src;
-    *src = NULL;
-  } else if (k > 0) {
+  if (k > 0) {
     c = chunk_new(k);
     if (c == NULL) k = 0; /* out of memory: counted as lost below */
-    else memcpy(c->recs, (*src)->recs, k * sizeof(nat_record_t));
+    else memcpy(c->recs, recs, k * sizeof(nat_record_t));
   }
   if (c != NULL) {
     if (s->tail != NULL) s->tail->next = c;
@@ -164,24 +180,47 @@ static void order_by_time(nat_record_t* recs, size_t n) {
   free(tmp);
 }
 
-/* Moves what the rings hold into every open subscriber's queue. Returns 0
- * or a negative NAT_E* code (nothing was consumed). hub_mutex held. */
-static int hub_pull(void) {
-  pull_ctx_t p = {NULL};
-  int64_t n = nat__drain(pull_alloc, &p, 0);
-  if (n < 0) return (int)n;
-  if (n == 0) return 0;
-  /* The last subscriber gets the drained chunk itself when it all fits;
-   * the others get copies. Records are copied before that hand-over, so
-   * the order of the list does not matter. */
-  nat__chunk_t* own = p.chunk;
-  nat__sub_t* last = NULL;
-  for (nat__sub_t* s = hub_list; s != NULL; s = s->next) last = s;
-  for (nat__sub_t* s = hub_list; s != NULL; s = s->next)
-    if (s != last) sub_append(s, &own, (size_t)n, 0);
-  if (last != NULL) sub_append(last, &own, (size_t)n, 1);
-  free(own); /* NULL when handed over */
+/* Drains the rings into the pull buffer: *n records there, or a negative
+ * NAT_E* code (nothing was consumed). hub_mutex held. */
+static int hub_drain(size_t* n) {
+  int64_t r = nat__drain(pull_alloc, NULL, 0);
+  if (r < 0) return (int)r;
+  *n = (size_t)r;
   return 0;
+}
+
+/* Copies n pulled records into every open subscriber's queue. hub_mutex
+ * held. */
+static void hub_deliver(size_t n) {
+  if (n == 0) return;
+  for (nat__sub_t* s = hub_list; s != NULL; s = s->next)
+    sub_append(s, pull_buf, n);
+}
+
+/* An ArrayBuffer of `bytes` for records about to be written over whole.
+ * Taken from a Node Buffer (napi_create_buffer: its memory is not zeroed
+ * first, unlike napi_create_arraybuffer's) when that Buffer owns its
+ * whole ArrayBuffer, which is then an ordinary, transferable one; else a
+ * plain ArrayBuffer. NULL on failure. JS thread. */
+static napi_value records_buffer(napi_env env, size_t bytes, void** data) {
+  napi_value buf, ab;
+  napi_typedarray_type type;
+  size_t len = 0, off = 0;
+  void* p = NULL;
+  if (napi_create_buffer(env, bytes, &p, &buf) == napi_ok &&
+      napi_get_typedarray_info(env, buf, &type, &len, &p, &ab, &off) ==
+          napi_ok &&
+      off == 0 && len == bytes) {
+    size_t ab_len = 0;
+    void* ab_data = NULL;
+    if (napi_get_arraybuffer_info(env, ab, &ab_data, &ab_len) == napi_ok &&
+        ab_len == bytes && ab_data == p) {
+      *data = p;
+      return ab;
+    }
+  }
+  if (napi_create_arraybuffer(env, bytes, data, &ab) != napi_ok) return NULL;
+  return ab;
 }
 
 /* ---- JS functions ---------------------------------------------------------- */
@@ -271,12 +310,39 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
     nat__throw(env, NAT_ECLOSING, "the consumer is closed");
     return NULL;
   }
-  int err = hub_pull();
+  size_t pulled = 0;
+  int err = hub_drain(&pulled);
   if (err < 0) {
     uv_mutex_unlock(&hub_mutex);
     nat__throw(env, err, "drain could not allocate its buffer");
     return NULL;
   }
+  /* The common case, one reader that keeps up: the caller is the only
+   * subscriber, nothing waits in its queue, no loss to report, and all of
+   * the pull is wanted and fits its limit. Then the pull goes straight
+   * into the caller's buffer, with no chunk in between. */
+  if (pulled != 0 && hub_list == s && s->next == NULL && s->queued == 0 &&
+      s->unreported == 0 && (max == 0 || pulled <= max) &&
+      pulled <= s->limit) {
+    void* data = NULL;
+    if ((result = records_buffer(env, pulled * sizeof(nat_record_t),
+                                 &data)) == NULL) {
+      /* Not handed on: counted as this consumer's loss, never silent. */
+      s->lost += pulled;
+      s->unreported += pulled;
+      pull_trim();
+      uv_mutex_unlock(&hub_mutex);
+      nat__throw(env, NAT_ENOMEM, "drain could not allocate its buffer");
+      return NULL;
+    }
+    memcpy(data, pull_buf, pulled * sizeof(nat_record_t));
+    s->delivered += pulled;
+    pull_trim();
+    uv_mutex_unlock(&hub_mutex);
+    return result;
+  }
+  hub_deliver(pulled);
+  pull_trim();
   uint64_t take = s->queued;
   if (max != 0 && take > max) take = max;
   size_t marker = s->unreported > 0 ? 1 : 0;
@@ -286,8 +352,9 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
     return result;
   }
   void* data = NULL;
-  if (napi_create_arraybuffer(env, (size_t)(take + marker) * sizeof(nat_record_t),
-                              &data, &result) != napi_ok) {
+  if ((result = records_buffer(
+           env, (size_t)(take + marker) * sizeof(nat_record_t), &data)) ==
+      NULL) {
     uv_mutex_unlock(&hub_mutex);
     nat__throw(env, NAT_ENOMEM, "drain could not allocate its buffer");
     return NULL;

@@ -206,6 +206,11 @@ void nat__async_close_from(nat__anchor_t* an, napi_env env, nat__async_t* a);
 void nat__dispatch(napi_env env, uint32_t site, uint64_t ready_id,
                    uint64_t link_id, int frame, const nat__async_t* a,
                    void (*fn)(void*), void* arg);
+/* nat__dispatch with the value of a's resource already in hand (NULL:
+ * fetched from a->resource, as nat__dispatch does). */
+void nat__dispatch_res(napi_env env, uint32_t site, uint64_t ready_id,
+                       uint64_t link_id, int frame, const nat__async_t* a,
+                       napi_value resource, void (*fn)(void*), void* arg);
 
 /* Tracked queues (queue.c) and tracked async work (work.c): the entries
  * of the exported table, documented in include/napi_async_trace.h. */

@@ -70,6 +70,8 @@
 
 /* Most tasks dispatched per wake-up, as node_api.cc. */
 #define NAT__QUEUE_BATCH 1000
+/* Most tasks whose handles share one handle scope in a dispatch. */
+#define NAT__QUEUE_SCOPE 16
 
 enum { PHASE_OPEN = 0, PHASE_RELEASED = 1, PHASE_ABORTED = 2, PHASE_CLOSED = 3 };
 enum { TASK_LINKED = 1, TASK_READY = 2, TASK_DONE = 3 };
@@ -106,10 +108,14 @@ struct nat_queue_s {
   _Atomic size_t queued;   /* waiting for dispatch; kept only when bounded */
   _Atomic int waiters;     /* blocked readies */
 
-  /* The freelist (any thread pushes; pop under free_lock) and the slabs
-   * its tasks live in (freed with the queue). */
+  /* The freelist: any thread pushes onto free_top (the dispatch a whole
+   * wake-up's worth in one CAS); a linker takes from free_local under
+   * free_lock and, when that runs dry, takes all of free_top in one
+   * exchange. So each side touches the other's line once per batch, not
+   * once per task. The slabs the tasks live in are freed with the queue. */
   _Alignas(64) nat_task_t* _Atomic free_top;
-  _Atomic int free_lock;
+  _Alignas(64) _Atomic int free_lock;
+  nat_task_t* free_local; /* under free_lock */
   struct slab_s* _Atomic slabs;
 
   /* Immutable after create. */
@@ -180,33 +186,32 @@ static void queue_unref_mem(nat_queue_t* q, uint64_t n) {
 
 /* ---- task memory -------------------------------------------------------- */
 
-/* A task from the freelist, or malloc. Any thread. The try-lock makes this
- * thread the only popper while it holds it: a node it reads as the top
- * cannot be popped and pushed back by anybody else (no ABA). */
+/* A task from the freelist, or a new slab. Any thread. The try-lock makes
+ * this thread the only taker while it holds it; takers never pop from
+ * free_top (they exchange the whole stack out), so there is no ABA. */
 static nat_task_t* task_alloc(nat_queue_t* q) {
   nat_task_t* t = NULL;
   /* A few tries at the lock (it is held for a handful of instructions)
    * before growing the pool instead of waiting. */
-  for (int tries = 0; tries < 8 && t == NULL; tries++) {
-    if (atomic_load_explicit(&q->free_top, memory_order_relaxed) == NULL)
-      break;
+  for (int tries = 0; tries < 8; tries++) {
     if (atomic_exchange_explicit(&q->free_lock, 1, memory_order_acquire)) {
       sched_yield();
       continue;
     }
-    t = atomic_load_explicit(&q->free_top, memory_order_acquire);
-    while (t != NULL &&
-           !atomic_compare_exchange_weak_explicit(
-               &q->free_top, &t,
-               (nat_task_t*)atomic_load_explicit(&t->node.next,
-                                                 memory_order_relaxed),
-               memory_order_acquire, memory_order_acquire)) {
-    }
+    t = q->free_local;
+    /* acquire: the pushers' release CAS published each task's link. */
+    if (t == NULL && atomic_load_explicit(&q->free_top,
+                                          memory_order_relaxed) != NULL)
+      t = atomic_exchange_explicit(&q->free_top, NULL, memory_order_acquire);
+    if (t != NULL)
+      q->free_local = (nat_task_t*)atomic_load_explicit(&t->node.next,
+                                                        memory_order_relaxed);
     atomic_store_explicit(&q->free_lock, 0, memory_order_release);
+    break;
   }
   if (t == NULL) {
     /* A new slab: one task for the caller, the rest to the pool in one
-     * CAS (release: poppers see the links). */
+     * CAS (release: takers see the links). */
     slab_t* s = malloc(sizeof(*s));
     if (s == NULL) return NULL;
     s->next = atomic_load_explicit(&q->slabs, memory_order_relaxed);
@@ -230,15 +235,33 @@ static nat_task_t* task_alloc(nat_queue_t* q) {
   return t;
 }
 
-/* Back to the freelist. Any thread. release: the next popper sees the
- * link (and that the task is no longer in use). */
-static void task_pool_put(nat_queue_t* q, nat_task_t* t) {
+/* Back to the freelist: the chain first..last (linked through node.next).
+ * Any thread. release: the taker that exchanges the stack out sees the
+ * links (and that the tasks are no longer in use). */
+static void task_pool_put_chain(nat_queue_t* q, nat_task_t* first,
+                                nat_task_t* last) {
   nat_task_t* top = atomic_load_explicit(&q->free_top, memory_order_relaxed);
   do {
-    atomic_store_explicit(&t->node.next, (nat__mpsc_node_t*)top,
+    atomic_store_explicit(&last->node.next, (nat__mpsc_node_t*)top,
                           memory_order_relaxed);
   } while (!atomic_compare_exchange_weak_explicit(
-      &q->free_top, &top, t, memory_order_release, memory_order_relaxed));
+      &q->free_top, &top, first, memory_order_release, memory_order_relaxed));
+}
+
+static void task_pool_put(nat_queue_t* q, nat_task_t* t) {
+  task_pool_put_chain(q, t, t);
+}
+
+/* Pooled tasks a dispatch loop is done with, given back in one CAS. JS
+ * thread (a local of the loop). */
+typedef struct {
+  nat_task_t* first;
+  nat_task_t* last;
+} freed_t;
+
+static void freed_flush(nat_queue_t* q, freed_t* f) {
+  if (f->first != NULL) task_pool_put_chain(q, f->first, f->last);
+  f->first = f->last = NULL;
 }
 
 /* The end of a task that did not run (cancelled, ready failed): its
@@ -331,7 +354,8 @@ static void report_exception(napi_env env) {
  * its reference to the queue's memory (in a batch). The task is the
  * caller's memory once call_js starts (it may reuse it there), so all we
  * need afterwards is copied out first. */
-static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
+static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb,
+                          napi_value shared_res, freed_t* freed) {
   napi_env env = q->env;
   nat__async_t own = t->async;
   uint64_t ready_id = t->ready_id;
@@ -339,18 +363,25 @@ static void dispatch_task(nat_queue_t* q, nat_task_t* t, napi_value js_cb) {
   int pooled = t->pooled;
   dispatch_t d = {q, env, js_cb, t->data};
   atomic_store_explicit(&t->state, TASK_DONE, memory_order_relaxed);
-  if (pooled) task_pool_put(q, t);
+  if (pooled) {
+    /* Given back by the caller with the rest of its batch. */
+    atomic_store_explicit(&t->node.next, (nat__mpsc_node_t*)freed->first,
+                          memory_order_relaxed);
+    if (freed->first == NULL) freed->last = t;
+    freed->first = t;
+  }
 
-  napi_handle_scope hs;
-  if (napi_open_handle_scope(env, &hs) != napi_ok) hs = NULL;
   /* A task without a context of its own (linked on another thread, or a
    * shared-context queue) runs in the queue's, made in the creating
-   * frame. Either way one callback scope (nat__dispatch), the only one:
-   * no threadsafe function's scope around it. */
-  nat__dispatch(env, q->site, ready_id, link_id, 1,
-                nat__async_held(&own) ? &own : &q->shared, run_user, &d);
+   * frame (whose resource value the caller fetched once). Either way one
+   * callback scope (nat__dispatch), the only one: no threadsafe
+   * function's scope around it. The caller provides the handle scope. */
+  if (nat__async_held(&own))
+    nat__dispatch(env, q->site, ready_id, link_id, 1, &own, run_user, &d);
+  else
+    nat__dispatch_res(env, q->site, ready_id, link_id, 1, &q->shared,
+                      shared_res, run_user, &d);
   report_exception(env);
-  if (hs != NULL) napi_close_handle_scope(env, hs);
   nat__async_close(env, &own);
 }
 
@@ -381,7 +412,9 @@ static void close_queue(nat_queue_t* q, int run_rest, int js) {
       napi_value js_cb = NULL;
       if (napi_open_handle_scope(q->env, &hs) != napi_ok) hs = NULL;
       if (q->func != NULL) napi_get_reference_value(q->env, q->func, &js_cb);
-      dispatch_task(q, t, js_cb);
+      freed_t freed = {NULL, NULL};
+      dispatch_task(q, t, js_cb, NULL, &freed);
+      freed_flush(q, &freed);
       if (hs != NULL) napi_close_handle_scope(q->env, hs);
       ran++;
     } else {
@@ -444,12 +477,20 @@ static void on_async(uv_async_t* h) {
   nat__mpsc_begin(&q->fifo);
   int retry = 0, more = 0;
   uint64_t done = 0;
-  /* The queue's function, fetched once per wake-up (each item still gets
-   * a handle scope of its own in dispatch_task). */
-  napi_handle_scope hs;
-  napi_value js_cb = NULL;
+  freed_t freed = {NULL, NULL};
+  /* The queue's function and its shared context's resource, fetched once
+   * per wake-up. The items' handles go in a handle scope shared by up to
+   * NAT__QUEUE_SCOPE items: Node-API allocates each scope it opens, and a
+   * few items' handles living a little longer cost nothing. */
+  napi_handle_scope hs, inner = NULL;
+  napi_value js_cb = NULL, shared_res = NULL;
+  uint32_t in_scope = 0;
   if (napi_open_handle_scope(q->env, &hs) != napi_ok) hs = NULL;
   if (q->func != NULL) napi_get_reference_value(q->env, q->func, &js_cb);
+  if (q->shared.resource != NULL &&
+      napi_get_reference_value(q->env, q->shared.resource, &shared_res) !=
+          napi_ok)
+    shared_res = NULL;
   for (;;) {
     if (atomic_load(&q->phase) == PHASE_ABORTED) break;
     if (done == NAT__QUEUE_BATCH) {
@@ -459,8 +500,16 @@ static void on_async(uv_async_t* h) {
     nat__mpsc_node_t* n = nat__mpsc_pop(&q->fifo, &retry);
     if (n == NULL) break;
     done++;
-    dispatch_task(q, (nat_task_t*)n, js_cb);
+    if (inner == NULL || in_scope == NAT__QUEUE_SCOPE) {
+      if (inner != NULL) napi_close_handle_scope(q->env, inner);
+      if (napi_open_handle_scope(q->env, &inner) != napi_ok) inner = NULL;
+      in_scope = 0;
+    }
+    in_scope++;
+    dispatch_task(q, (nat_task_t*)n, js_cb, shared_res, &freed);
   }
+  freed_flush(q, &freed);
+  if (inner != NULL) napi_close_handle_scope(q->env, inner);
   if (hs != NULL) napi_close_handle_scope(q->env, hs);
   if (done != 0) {
     if (q->max_queue_size != 0) {
