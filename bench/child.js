@@ -3,7 +3,7 @@
 // variant): prints one JSON line on stdout.
 //
 //   node bench/child.js queue raw|hooks|shared|task ITEMS
-//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task|sharedoff|taskoff|rawrec|handtramp ITEMS
+//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task|sharedoff|taskoff|rawrec|rawrec4|handtramp ITEMS
 //   node bench/child.js work raw|tracked ITEMS
 //   node bench/child.js drain - EVENTS
 //   node bench/child.js graph - EVENTS
@@ -124,6 +124,7 @@ async function seed () {
     raw: 'raw', hooks: 'raw', shared: 'shared', raw4: 'raw', shared4: 'shared', hand: 'hand', task: 'task',
     sharedoff: 'shared', taskoff: 'task', // the queue alone, recording off
     rawrec: 'rawrec', // the floor: raw tsfn + the four records per item
+    rawrec4: 'rawrec', // the same with four producers
     handtramp: 'handtramp' // hand, with call_js's C run inside the context
   }[variant]
   if (!mode) throw new Error(`unknown seed variant ${variant}`)

@@ -189,7 +189,7 @@ function main () {
   // hand-written per-item context, 4 producers.
   if (want('seed')) {
   log(`issue 13: seed pattern, ${SEED_ITEMS} items x ${RUNS} runs ...`)
-  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task', 'sharedoff', 'taskoff', 'rawrec']
+  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task', 'sharedoff', 'taskoff', 'rawrec', 'rawrec4', 'handtramp']
   const sd = interleaved('seed', sv, SEED_ITEMS)
   const spread = (v) => {
     const xs = sd[v].map((x) => x.itemsPerSec)
@@ -237,6 +237,15 @@ function main () {
   row(13, 'seed: shared / floor (raw + records)', spread('shared').median, 'items/s', spread('rawrec').median, ratio('shared', 'rawrec').median, null)
   row(13, 'seed: 4 producers, shared / raw', spread('shared4').median, 'items/s', spread('raw4').median, rr.shared4VsRaw4.median, 0.9, '>=')
   row(13, `  per-round ratio min..max`, rtxt(rr.shared4VsRaw4), '', null, null, null)
+  results.figures.seed.ratios.rawRec4VsRaw4 = ratio('rawrec4', 'raw4')
+  row(13, 'seed: floor, 4 producers, raw + the 4 records / raw', spread('rawrec4').median, 'items/s', spread('raw4').median, rr.rawRec4VsRaw4.median, null)
+  row(13, `  per-round ratio min..max`, rtxt(rr.rawRec4VsRaw4), '', null, null, null)
+  // The trampoline's price apart from the queue: the hand-written context
+  // with call_js's C part run inside it (what Node 24+ requires).
+  results.figures.seed.ratios.handTrampVsHand = ratio('handtramp', 'hand')
+  results.figures.seed.ratios.taskVsHandTramp = ratio('task', 'handtramp')
+  row(13, 'seed: hand-written ctx, C inside it via a native fn / hand', spread('handtramp').median, 'items/s', spread('hand').median, rr.handTrampVsHand.median, null)
+  row(13, 'seed: per-task / that', spread('task').median, 'items/s', spread('handtramp').median, rr.taskVsHandTramp.median, null)
   for (const v of sv) {
     row(13, `  CPU ns/item ${v}: JS thread / producers`,
       `${cpuOf(v, 'jsCpuNsPerItem').toFixed(0)} / ${cpuOf(v, 'producerCpuNsPerItem').toFixed(0)} ns`, '', null, null, null)
