@@ -26,6 +26,7 @@
 #define NAT_WRAP_H
 
 #include "nat_napi.h"
+#include "nat_warena.h"
 
 /* ---- per-env state of the wrappers -------------------------------------- */
 
@@ -73,28 +74,17 @@ void nat__wmap_del(nat__wmap_t* m, const void* key);
 
 /* ---- the arena of wrapper objects --------------------------------------- */
 
-/* Fixed-size slots from 64 KiB chunks that are never freed, so any thread
- * can ask "is this pointer one of ours" without a lock and without reading
- * memory that is not ours. Slots carry a kind word at offset 0. */
-#define NAT__WSLOT_SIZE 128u
+/* Records and items live in the arena of src/core/warena.c: membership is
+ * checked without a lock, so the replacements can tell their own objects
+ * from the addon's. */
+#define NAT__WSLOT_SIZE NAT__WARENA_SLOT
 
 enum {
-  NAT__WKIND_FREE = 0,
+  NAT__WKIND_FREE = NAT__WARENA_FREE,
   NAT__WKIND_WORK = 0x57524b31,  /* an async work record */
   NAT__WKIND_TSFN = 0x5453464e,  /* a threadsafe function record */
   NAT__WKIND_ITEM = 0x4954454d   /* one napi_call_threadsafe_function item */
 };
-
-/* A slot of `kind` whose first `size` bytes (the caller's object, at most
- * NAT__WSLOT_SIZE) are zeroed but for the kind; NULL when the arena is full
- * or memory is short (the caller then passes through untraced). Slots are
- * NAT__WSLOT_SIZE-aligned. Any thread. */
-void* nat__warena_get(uint32_t kind, size_t size);
-/* Gives a slot back. Any thread. */
-void nat__warena_put(void* p);
-/* Non-zero when p is a live slot of `kind`. Any thread; the answer is only
- * stable for objects the caller knows to be alive by other means. */
-int nat__warena_owns(const void* p, uint32_t kind);
 
 /* ---- sites -------------------------------------------------------------- */
 
