@@ -3,7 +3,7 @@
 // variant): prints one JSON line on stdout.
 //
 //   node bench/child.js queue raw|hooks|shared|task ITEMS
-//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task|sharedoff|taskoff|rawrec|handtramp ITEMS
+//   node bench/child.js seed raw|hooks|shared|raw4|shared4|hand|task|sharedoff|taskoff|rawrec|rawrec4|handtramp|hooksjs ITEMS
 //   node bench/child.js work raw|tracked ITEMS
 //   node bench/child.js drain - EVENTS
 //   node bench/child.js graph - EVENTS
@@ -119,17 +119,23 @@ async function work () {
 // Tracked variants record and drain every DRAIN_EVERY callbacks.
 async function seed () {
   const { AsyncLocalStorage, createHook } = require('node:async_hooks')
-  if (variant === 'hooks') createHook({ init () {}, before () {}, after () {}, destroy () {} }).enable()
+  if (variant === 'hooks' || variant === 'hooksjs') createHook({ init () {}, before () {}, after () {}, destroy () {} }).enable()
   const mode = {
     raw: 'raw', hooks: 'raw', shared: 'shared', raw4: 'raw', shared4: 'shared', hand: 'hand', task: 'task',
     sharedoff: 'shared', taskoff: 'task', // the queue alone, recording off
     rawrec: 'rawrec', // the floor: raw tsfn + the four records per item
-    handtramp: 'handtramp' // hand, with call_js's C run inside the context
+    rawrec4: 'rawrec', // the same with four producers
+    handtramp: 'handtramp', // hand, with call_js's C run inside the context
+    // The JS-linked workload (als.run + a link per item) on a raw tsfn with
+    // an empty async_hooks hook: what async_hooks alone gives for it (one
+    // context per tsfn, so the store is not carried and not checked).
+    hooksjs: 'rawjs'
   }[variant]
   if (!mode) throw new Error(`unknown seed variant ${variant}`)
   const producers = variant.endsWith('4') ? 4 : 1
   const tracked = (mode === 'shared' || mode === 'task' || mode === 'rawrec') && !variant.endsWith('off')
-  const jsLinked = mode === 'hand' || mode === 'task' || mode === 'handtramp'
+  const jsLinked = mode === 'hand' || mode === 'task' || mode === 'handtramp' || mode === 'rawjs'
+  const carries = mode !== 'rawjs' // does the callback see the linker's store
   if (tracked) nat.enable({ capacity: CAPACITY })
   const als = new AsyncLocalStorage()
   const stores = Array.from({ length: 64 }, (_, i) => ({ i }))
@@ -143,7 +149,7 @@ async function seed () {
       const link = () => bench.seedLink(h)
       const cb = jsLinked
         ? function (i) {
-          if (als.getStore() !== stores[i & 63]) wrong++
+          if (carries && als.getStore() !== stores[i & 63]) wrong++
           if ((++n & (DRAIN_EVERY - 1)) === 0 && tracked) drainNow()
           if (linked < items) { als.run(stores[linked & 63], link); linked++ }
         }

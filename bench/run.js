@@ -189,7 +189,7 @@ function main () {
   // hand-written per-item context, 4 producers.
   if (want('seed')) {
   log(`issue 13: seed pattern, ${SEED_ITEMS} items x ${RUNS} runs ...`)
-  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task', 'sharedoff', 'taskoff', 'rawrec']
+  const sv = ['raw', 'hooks', 'shared', 'raw4', 'shared4', 'hand', 'task', 'sharedoff', 'taskoff', 'rawrec', 'rawrec4', 'handtramp', 'hooksjs']
   const sd = interleaved('seed', sv, SEED_ITEMS)
   const spread = (v) => {
     const xs = sd[v].map((x) => x.itemsPerSec)
@@ -224,6 +224,11 @@ function main () {
   row(13, `  per-round ratio min..max`, rtxt(rr.taskVsHand), '', null, null, null)
   row(13, 'seed: per-task / raw tsfn + empty async_hooks', spread('task').median, 'items/s', spread('hooks').median, rr.taskVsHooks.median, 1, '>=')
   row(13, `  per-round ratio min..max`, rtxt(rr.taskVsHooks), '', null, null, null)
+  // The same JS workload as 'task' (als.run + a link per item from JS) on a
+  // raw tsfn with the empty hook: the store is not carried there.
+  results.figures.seed.ratios.taskVsHooksJs = ratio('task', 'hooksjs')
+  row(13, 'seed: per-task / raw tsfn + empty hook, same JS-linked workload', spread('task').median, 'items/s', spread('hooksjs').median, rr.taskVsHooksJs.median, null)
+  row(13, `  per-round ratio min..max`, rtxt(rr.taskVsHooksJs), '', null, null, null)
   results.figures.seed.ratios.sharedOffVsRaw = ratio('sharedoff', 'raw')
   results.figures.seed.ratios.taskOffVsHand = ratio('taskoff', 'hand')
   row(13, 'seed: shared, recording off / raw (the queue alone)', spread('sharedoff').median, 'items/s', spread('raw').median, rr.sharedOffVsRaw.median, null)
@@ -237,6 +242,15 @@ function main () {
   row(13, 'seed: shared / floor (raw + records)', spread('shared').median, 'items/s', spread('rawrec').median, ratio('shared', 'rawrec').median, null)
   row(13, 'seed: 4 producers, shared / raw', spread('shared4').median, 'items/s', spread('raw4').median, rr.shared4VsRaw4.median, 0.9, '>=')
   row(13, `  per-round ratio min..max`, rtxt(rr.shared4VsRaw4), '', null, null, null)
+  results.figures.seed.ratios.rawRec4VsRaw4 = ratio('rawrec4', 'raw4')
+  row(13, 'seed: floor, 4 producers, raw + the 4 records / raw', spread('rawrec4').median, 'items/s', spread('raw4').median, rr.rawRec4VsRaw4.median, null)
+  row(13, `  per-round ratio min..max`, rtxt(rr.rawRec4VsRaw4), '', null, null, null)
+  // The trampoline's price apart from the queue: the hand-written context
+  // with call_js's C part run inside it (what Node 24+ requires).
+  results.figures.seed.ratios.handTrampVsHand = ratio('handtramp', 'hand')
+  results.figures.seed.ratios.taskVsHandTramp = ratio('task', 'handtramp')
+  row(13, 'seed: hand-written ctx, C inside it via a native fn / hand', spread('handtramp').median, 'items/s', spread('hand').median, rr.handTrampVsHand.median, null)
+  row(13, 'seed: per-task / that', spread('task').median, 'items/s', spread('handtramp').median, rr.taskVsHandTramp.median, null)
   for (const v of sv) {
     row(13, `  CPU ns/item ${v}: JS thread / producers`,
       `${cpuOf(v, 'jsCpuNsPerItem').toFixed(0)} / ${cpuOf(v, 'producerCpuNsPerItem').toFixed(0)} ns`, '', null, null, null)

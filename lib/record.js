@@ -114,3 +114,22 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
     }
   }
 }
+
+// A Worker (the preload runs in every env): the main thread's recorder
+// writes what every thread records, but each env has its own addon loader
+// (process.dlopen), so a Worker hooks its own: an addon that a Worker is
+// the first to load is rebound before its init runs, like one the main
+// thread loads.
+if (!isMainThread && process.env.NAT_RECORD_OUT) {
+  let options = {}
+  try {
+    options = JSON.parse(process.env.NAT_RECORD_OPTIONS || '{}')
+  } catch {}
+  if (options.addons !== false) {
+    try {
+      require('./addons.js').start()
+    } catch (err) {
+      say(`zero-code tracing is off in a Worker of pid ${process.pid}: ${err.message}`)
+    }
+  }
+}

@@ -391,6 +391,9 @@ static napi_value js_work_run(napi_env env, napi_callback_info info) {
  *               hand that carries AsyncLocalStorage on Node 20-26)
  *     'task'    tracked queue with a context per task (queue_link on the
  *               JS thread)
+ *     'rawjs'   raw tsfn, items linked from JS like 'hand' but with no
+ *               context of their own (the callback runs in the tsfn's):
+ *               the JS-linked workload as async_hooks alone sees it
  *     'handtramp' a floor for Node 24+, not a design: 'hand' where call_js
  *               (C code) must run inside the restored context, as a
  *               tracked queue's call_js does: napi_make_callback needs a
@@ -402,7 +405,7 @@ static napi_value js_work_run(napi_env env, napi_callback_info info) {
  *   thread during the run and that of all producer threads.
  */
 enum { S_RAW = 0, S_SHARED = 1, S_HAND = 2, S_TASK = 3, S_RAWREC = 4,
-       S_HANDTRAMP = 5 };
+       S_HANDTRAMP = 5, S_RAWJS = 6 };
 
 typedef struct sitem_s {
   struct sitem_s* next;
@@ -507,7 +510,7 @@ static void seed_readier(void* arg) {
     while (list != NULL) {
       sitem_t* it = list;
       list = it->next;
-      if (r->mode == S_HAND || r->mode == S_HANDTRAMP)
+      if (r->mode == S_HAND || r->mode == S_HANDTRAMP || r->mode == S_RAWJS)
         napi_call_threadsafe_function(r->tsfn, it, napi_tsfn_nonblocking);
       else
         nat->queue_ready(it->task, it, napi_tsfn_nonblocking);
@@ -518,7 +521,8 @@ static void seed_readier(void* arg) {
 }
 
 static void seed_finish(napi_env env, srun_t* r) {
-  if (r->mode == S_HAND || r->mode == S_TASK || r->mode == S_HANDTRAMP) {
+  if (r->mode == S_HAND || r->mode == S_TASK || r->mode == S_HANDTRAMP ||
+      r->mode == S_RAWJS) {
     uv_mutex_lock(&r->mu);
     r->stop = 1;
     uv_cond_signal(&r->cv);
@@ -527,7 +531,7 @@ static void seed_finish(napi_env env, srun_t* r) {
   for (int i = 0; i < r->producers; i++) uv_thread_join(&r->th[i]);
   uint64_t js_cpu = thread_cpu_ns() - r->js_cpu0;
   if (r->mode == S_RAW || r->mode == S_HAND || r->mode == S_RAWREC ||
-      r->mode == S_HANDTRAMP)
+      r->mode == S_HANDTRAMP || r->mode == S_RAWJS)
     napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
   else
     nat->queue_release(r->q);
@@ -563,11 +567,19 @@ static void seed_raw_call_js(napi_env env, napi_value js_cb, void* context,
                              void* data) {
   srun_t* r = context;
   if (env == NULL) {
-    if (r->mode == S_HAND || r->mode == S_HANDTRAMP) free(data);
+    if (r->mode == S_HAND || r->mode == S_HANDTRAMP || r->mode == S_RAWJS)
+      free(data);
     return;
   }
   if (r->mode == S_RAW) {
     seed_call(env, js_cb, r, (uint32_t)(uintptr_t)data);
+    return;
+  }
+  if (r->mode == S_RAWJS) {
+    sitem_t* it = data;
+    uint32_t seq = it->seq;
+    free(it);
+    seed_call(env, js_cb, r, seq);
     return;
   }
   if (r->mode == S_RAWREC) {
@@ -641,13 +653,14 @@ static napi_value js_seed_run(napi_env env, napi_callback_info info) {
             : strcmp(mode, "hand") == 0   ? S_HAND
             : strcmp(mode, "rawrec") == 0 ? S_RAWREC
             : strcmp(mode, "handtramp") == 0 ? S_HANDTRAMP
+            : strcmp(mode, "rawjs") == 0 ? S_RAWJS
                                           : S_TASK;
   r->env = env;
   r->total = (uint64_t)arg_num(env, argv[1]);
   r->producers = (int)arg_num(env, argv[2]);
   if (r->producers < 1 || r->producers > 16) r->producers = 1;
-  int js_linked =
-      r->mode == S_HAND || r->mode == S_TASK || r->mode == S_HANDTRAMP;
+  int js_linked = r->mode == S_HAND || r->mode == S_TASK ||
+                  r->mode == S_HANDTRAMP || r->mode == S_RAWJS;
   if (js_linked) r->producers = 1;
   napi_create_reference(env, argv[4], 1, &r->done);
   uv_mutex_init(&r->mu);
@@ -667,7 +680,7 @@ static napi_value js_seed_run(napi_env env, napi_callback_info info) {
     napi_create_reference(env, fn, 1, &r->tramp);
   }
   if (r->mode == S_RAW || r->mode == S_HAND || r->mode == S_RAWREC ||
-      r->mode == S_HANDTRAMP) {
+      r->mode == S_HANDTRAMP || r->mode == S_RAWJS) {
     napi_value res_name;
     napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &res_name);
     napi_status st = napi_create_threadsafe_function(
@@ -725,6 +738,8 @@ static napi_value js_seed_link(napi_env env, napi_callback_info info) {
     napi_create_string_utf8(env, "bench:seed", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, resource, name, &it->ctx);
     napi_create_reference(env, resource, 1, &it->resource);
+  } else if (r->mode == S_RAWJS) {
+    /* no context: the callback runs in the threadsafe function's */
   } else {
     int err = nat->queue_link(r->q, &it->task);
     if (err != 0) {

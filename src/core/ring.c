@@ -327,6 +327,48 @@ static void cursor_copy(nat__cursor_t* c, nat_record_t* out, uint64_t n) {
   c->tail += n;
 }
 
+/* Merges the cursors' records into out by stamp, at most `budget` of
+ * them; on equal stamps the cursor earlier in `cur` goes first. Copies in
+ * runs: the cursor holding the smallest stamp gives every record up to
+ * the smallest stamp of the others in one go, so threads that record in
+ * bursts (a producer running ahead, the JS thread's frames) cost one scan
+ * per burst rather than per record. Returns the records written. */
+static uint64_t merge_runs(nat__cursor_t* cur, size_t n, nat_record_t* out,
+                           uint64_t budget) {
+  uint64_t written = 0;
+  for (;;) {
+    size_t bi = n, si = n;
+    uint64_t bts = 0, sts = 0;
+    for (size_t i = 0; i < n; i++) {
+      nat__cursor_t* c = &cur[i];
+      if (c->tail == c->head) continue;
+      uint64_t ts = c->ring->buf[c->tail & c->ring->mask].ts;
+      if (bi == n || ts < bts) {
+        si = bi;
+        sts = bts;
+        bi = i;
+        bts = ts;
+      } else if (si == n || ts < sts) {
+        si = i;
+        sts = ts;
+      }
+    }
+    if (bi == n || written == budget) return written;
+    nat__cursor_t* c = &cur[bi];
+    const nat_record_t* buf = c->ring->buf;
+    uint64_t mask = c->ring->mask;
+    /* A tie with the second goes to whichever is earlier in cur. */
+    int take_equal = si == n || bi < si;
+    do {
+      out[written++] = buf[c->tail & mask];
+      c->tail++;
+      if (c->tail == c->head || written == budget) break;
+      uint64_t ts = buf[c->tail & mask].ts;
+      if (si != n && (ts > sts || (ts == sts && !take_equal))) break;
+    } while (1);
+  }
+}
+
 int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
   uv_once(&core_once, core_init_once);
   uv_mutex_lock(&drain_mutex);
@@ -396,21 +438,7 @@ int64_t nat__drain(nat__drain_alloc_cb alloc, void* ud, size_t max) {
     cursor_copy(only, out, budget);
     written = budget;
   } else {
-    while (written < budget) {
-      nat__cursor_t* best = NULL;
-      uint64_t best_ts = UINT64_MAX;
-      for (size_t i = 0; i < n; i++) {
-        nat__cursor_t* c = &cur[i];
-        if (c->tail == c->head) continue;
-        uint64_t ts = c->ring->buf[c->tail & c->ring->mask].ts;
-        if (best == NULL || ts < best_ts) {
-          best = c;
-          best_ts = ts;
-        }
-      }
-      out[written++] = best->ring->buf[best->tail & best->ring->mask];
-      best->tail++;
-    }
+    written = merge_runs(cur, n, out, budget);
   }
 
   /* Stamps to CLOCK_MONOTONIC ns. The anchor nat__clock_sync reads comes

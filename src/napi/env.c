@@ -317,6 +317,30 @@ int nat__async_open(napi_env env, napi_value has_ref, const char* name,
   return 0;
 }
 
+int nat__async_open_owned(napi_env env, const char* name, size_t len,
+                          nat__async_t* a) {
+  a->ctx = NULL;
+  a->resource = NULL;
+  napi_handle_scope hs;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return NAT_ENAPI;
+  /* Latin-1 when the name is ASCII: the same string, made without UTF-8
+   * decoding. */
+  int ascii = 1;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)name[i] >= 0x80) ascii = 0;
+  napi_value type;
+  int ok = (ascii ? napi_create_string_latin1(env, name, len, &type)
+                  : napi_create_string_utf8(env, name, len, &type)) ==
+               napi_ok &&
+           napi_async_init(env, NULL, type, &a->ctx) == napi_ok;
+  napi_close_handle_scope(env, hs);
+  if (!ok) {
+    a->ctx = NULL;
+    return NAT_ENAPI;
+  }
+  return 0;
+}
+
 void nat__async_close(napi_env env, nat__async_t* a) {
   if (a->ctx != NULL) napi_async_destroy(env, a->ctx);
   if (a->resource != NULL) napi_delete_reference(env, a->resource);

@@ -166,6 +166,11 @@ typedef struct {
 int nat__async_open(napi_env env, napi_value has_ref, const char* name,
                     size_t len, nat__async_t* a);
 /* Releases what nat__async_open made (fields may be NULL); zeroes *a. */
+/* A context whose resource object Node makes and holds (napi_async_init
+ * with no resource): no object or reference of ours per context. Entered
+ * by nat__dispatch through the context alone. JS thread. */
+int nat__async_open_owned(napi_env env, const char* name, size_t len,
+                          nat__async_t* a);
 void nat__async_close(napi_env env, nat__async_t* a);
 /* Non-zero when *a holds anything. */
 static inline int nat__async_held(const nat__async_t* a) {

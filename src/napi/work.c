@@ -158,7 +158,7 @@ int nat__work_queue(nat_work_t* w) {
   if (e == NULL || e->closing) return NAT_ECLOSING;
 
   napi_env env = w->env;
-  int err = nat__async_open(env, NULL, w->name, w->name_len, &w->async);
+  int err = nat__async_open_owned(env, w->name, w->name_len, &w->async);
   if (err != 0) return err;
   w->tp.set = 0;
   if (e->link_ctx_fn != NULL) nat__link_context(e, &w->tp);

@@ -322,6 +322,12 @@ test('napi-async-trace record traces unmodified addons by default; --no-addons d
     // each.
     assert.equal(frames([]), 6)
     assert.equal(frames(['--no-addons']), 0)
+    // A Worker that is the first to load the addon: its env hooks its own
+    // loader too (the run init queues and one run of 'job', 2 frames each).
+    fs.writeFileSync(app, `const { Worker } = require('node:worker_threads')
+      new Worker(\`const p = require(${plain.replace(/"/g, '\\"')}); p.work('job', () => {}, 10, false)\`, { eval: true })\n`)
+    assert.equal(frames([]), 4)
+    assert.equal(frames(['--no-addons']), 0)
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
