@@ -156,7 +156,8 @@ static inline int nat__on_thread(const uv_thread_t* t) {
  */
 typedef struct {
   napi_async_context ctx;
-  napi_ref resource;
+  napi_ref resource; /* NULL when ctx holds the resource Node made for it
+                        (napi_async_init without one: nat__wrap_async_open) */
 } nat__async_t;
 
 /* Makes a context in the current JS frame (async_hooks sees it triggered

@@ -137,19 +137,18 @@ static void tsfn_call_js(napi_env env, napi_value js_cb, void* context,
   call_t c = {t, env, js_cb, it->data};
   const nat__async_t* a =
       nat__async_held(&it->async) ? &it->async : &t->async;
+  nat__env_t* e = nat__env_current();
   if (w->dead || !nat__async_held(a)) {
     run_call_js(&c);
   } else if (a == &t->async &&
              atomic_load_explicit(&nat__wrap_node_scope_carries,
                                   memory_order_relaxed) &&
-             (nat__env_current() == NULL ||
-              nat__env_current()->work_hook == NULL)) {
+             (e == NULL || e->work_hook == NULL)) {
     /* A call from a native thread runs in the creator's context, and so
      * does the scope Node has just opened around call_js: its resource was
      * made at creation, in the same frame as ours, and on this Node that
      * scope carries AsyncLocalStorage. Only the frame is ours to add (a
      * work hook, when one listens, goes through the dispatch). */
-    nat__env_t* e = nat__env_current();
     uint64_t exec = 0;
     uint32_t depth = 0;
     if (e != NULL && it->ready_id != 0 &&
