@@ -8,6 +8,7 @@
         "src/core/site.c",
         "src/core/ring.c",
         "src/core/mpsc.c",
+        "src/core/pool.c",
         "src/core/warena.c",
         "src/interpose/interpose.c",
         "src/napi/api.c",

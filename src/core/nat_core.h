@@ -354,6 +354,29 @@ void nat__mpsc_close(nat__mpsc_t* q);
 /* Any thread: non-zero once close has begun. A relaxed load. */
 int nat__mpsc_closing(const nat__mpsc_t* q);
 
+/* ---- a pool of free nodes (pool.c) ----------------------------------------- */
+
+/*
+ * Free nodes (the tracked queue's pooled tasks), linked through their
+ * nat__mpsc_node_t: givers push chains onto `top` (one CAS each), a taker
+ * pops from `local` under `lock` and refills it by taking all of `top` in
+ * one exchange. See pool.c for the protocol and its memory orders.
+ */
+typedef struct nat__pool_s {
+  _Alignas(64) nat__mpsc_node_t* _Atomic top; /* givers' end */
+  _Alignas(64) _Atomic int lock;              /* takers' end */
+  nat__mpsc_node_t* local;                    /* under lock */
+} nat__pool_t;
+
+void nat__pool_init(nat__pool_t* p);
+/* Any thread. A free node, or NULL: the pool is empty, or its lock stayed
+ * taken through a few tries (the caller allocates instead of waiting). */
+nat__mpsc_node_t* nat__pool_take(nat__pool_t* p);
+/* Any thread. Gives back the chain first..last, linked through next
+ * (first == last for one node); the nodes must be out of use. */
+void nat__pool_give(nat__pool_t* p, nat__mpsc_node_t* first,
+                    nat__mpsc_node_t* last);
+
 #ifdef __cplusplus
 }
 #endif

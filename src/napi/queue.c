@@ -108,14 +108,9 @@ struct nat_queue_s {
   _Atomic size_t queued;   /* waiting for dispatch; kept only when bounded */
   _Atomic int waiters;     /* blocked readies */
 
-  /* The freelist: any thread pushes onto free_top (the dispatch a whole
-   * wake-up's worth in one CAS); a linker takes from free_local under
-   * free_lock and, when that runs dry, takes all of free_top in one
-   * exchange. So each side touches the other's line once per batch, not
-   * once per task. The slabs the tasks live in are freed with the queue. */
-  _Alignas(64) nat_task_t* _Atomic free_top;
-  _Alignas(64) _Atomic int free_lock;
-  nat_task_t* free_local; /* under free_lock */
+  /* The freelist (src/core/pool.c: givers and the taker each on a line
+   * of their own) and the slabs its tasks live in (freed with the queue). */
+  nat__pool_t pool;
   struct slab_s* _Atomic slabs;
 
   /* Immutable after create. */
@@ -186,32 +181,13 @@ static void queue_unref_mem(nat_queue_t* q, uint64_t n) {
 
 /* ---- task memory -------------------------------------------------------- */
 
-/* A task from the freelist, or a new slab. Any thread. The try-lock makes
- * this thread the only taker while it holds it; takers never pop from
- * free_top (they exchange the whole stack out), so there is no ABA. */
+/* A task from the pool, or a new slab when it is empty (or contended).
+ * Any thread. */
 static nat_task_t* task_alloc(nat_queue_t* q) {
-  nat_task_t* t = NULL;
-  /* A few tries at the lock (it is held for a handful of instructions)
-   * before growing the pool instead of waiting. */
-  for (int tries = 0; tries < 8; tries++) {
-    if (atomic_exchange_explicit(&q->free_lock, 1, memory_order_acquire)) {
-      sched_yield();
-      continue;
-    }
-    t = q->free_local;
-    /* acquire: the pushers' release CAS published each task's link. */
-    if (t == NULL && atomic_load_explicit(&q->free_top,
-                                          memory_order_relaxed) != NULL)
-      t = atomic_exchange_explicit(&q->free_top, NULL, memory_order_acquire);
-    if (t != NULL)
-      q->free_local = (nat_task_t*)atomic_load_explicit(&t->node.next,
-                                                        memory_order_relaxed);
-    atomic_store_explicit(&q->free_lock, 0, memory_order_release);
-    break;
-  }
+  nat_task_t* t = (nat_task_t*)nat__pool_take(&q->pool);
   if (t == NULL) {
     /* A new slab: one task for the caller, the rest to the pool in one
-     * CAS (release: takers see the links). */
+     * give. */
     slab_t* s = malloc(sizeof(*s));
     if (s == NULL) return NULL;
     s->next = atomic_load_explicit(&q->slabs, memory_order_relaxed);
@@ -221,31 +197,18 @@ static nat_task_t* task_alloc(nat_queue_t* q) {
     for (int i = 1; i < NAT__SLAB - 1; i++)
       atomic_store_explicit(&s->tasks[i].node.next, &s->tasks[i + 1].node,
                             memory_order_relaxed);
-    nat_task_t* top =
-        atomic_load_explicit(&q->free_top, memory_order_relaxed);
-    do {
-      atomic_store_explicit(&s->tasks[NAT__SLAB - 1].node.next,
-                            (nat__mpsc_node_t*)top, memory_order_relaxed);
-    } while (!atomic_compare_exchange_weak_explicit(
-        &q->free_top, &top, &s->tasks[1], memory_order_release,
-        memory_order_relaxed));
+    nat__pool_give(&q->pool, &s->tasks[1].node, &s->tasks[NAT__SLAB - 1].node);
     t = &s->tasks[0];
   }
   t->pooled = 1;
   return t;
 }
 
-/* Back to the freelist: the chain first..last (linked through node.next).
- * Any thread. release: the taker that exchanges the stack out sees the
- * links (and that the tasks are no longer in use). */
+/* Back to the pool: the chain first..last (linked through node.next). Any
+ * thread. */
 static void task_pool_put_chain(nat_queue_t* q, nat_task_t* first,
                                 nat_task_t* last) {
-  nat_task_t* top = atomic_load_explicit(&q->free_top, memory_order_relaxed);
-  do {
-    atomic_store_explicit(&last->node.next, (nat__mpsc_node_t*)top,
-                          memory_order_relaxed);
-  } while (!atomic_compare_exchange_weak_explicit(
-      &q->free_top, &top, first, memory_order_release, memory_order_relaxed));
+  nat__pool_give(&q->pool, &first->node, &last->node);
 }
 
 static void task_pool_put(nat_queue_t* q, nat_task_t* t) {
@@ -594,6 +557,7 @@ int nat__queue_create(napi_env env, const nat_queue_options_t* o,
     return NAT_ENOMEM;
   }
   nat__mpsc_init(&q->fifo);
+  nat__pool_init(&q->pool);
   q->env = env;
   q->anchor = e->anchor;
   nat__anchor_ref(q->anchor);

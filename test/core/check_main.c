@@ -18,6 +18,7 @@ int main(void) {
   srunner_add_suite(sr, nat_threads_suite());
   srunner_add_suite(sr, nat_interpose_suite());
   srunner_add_suite(sr, nat_mpsc_suite());
+  srunner_add_suite(sr, nat_pool_suite());
   srunner_add_suite(sr, nat_warena_suite());
 
   srunner_run_all(sr, CK_ENV);

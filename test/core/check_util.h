@@ -127,6 +127,7 @@ Suite* nat_drain_suite(void);
 Suite* nat_threads_suite(void);
 Suite* nat_interpose_suite(void); /* src/interpose */
 Suite* nat_mpsc_suite(void);
+Suite* nat_pool_suite(void); /* the tracked queue's task pool */
 Suite* nat_warena_suite(void); /* the wrappers' arena */
 
 #endif /* NAT_CHECK_UTIL_H */
