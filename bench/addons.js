@@ -15,8 +15,11 @@
 // Variants:
 //   plain    napi-async-trace not loaded
 //   off      addons rebound, recording off (the wrappers pass through)
-//   on       addons rebound, recording on, drained every 20 ms as
-//            `napi-async-trace record` does
+//   on       addons rebound, recording on, drained every 20 ms on the
+//            program's own thread (nat.drain())
+//   record   what `napi-async-trace record` runs: the recorder, whose
+//            Worker drains every 20 ms, compresses and writes a trace
+//            file (records it cannot keep up with are counted as lost)
 // Rounds interleave every (workload, variant) in a rotating order, so
 // drift on the machine hits all alike; the table gives the median and the
 // min..max spread of each (and that spread as a share of the median), and
@@ -48,14 +51,22 @@ const WORKLOADS = {
   level: { unit: 'gets/s', count: Math.round(100000 * SCALE), reps: 1, needs: 'classic-level' },
   tsfn: { unit: 'items/s', count: Math.round(200000 * SCALE), reps: 6, needs: null }
 }
-const VARIANTS = ['plain', 'off', 'on']
+const VARIANTS = ['plain', 'off', 'on', 'record']
 
 // ---- the child: one measurement --------------------------------------------
 
 async function childMain (workload, variant, count, reps) {
   let nat = null
   let timer = null
-  if (variant !== 'plain') {
+  let rec = null
+  let recDir = null
+  if (variant === 'record') {
+    // What `napi-async-trace record` runs in the program: the recorder,
+    // whose Worker drains, compresses and writes the trace file.
+    nat = require(root)
+    recDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nat-bench-rec-'))
+    rec = nat.recorder(path.join(recDir, 'trace.nat'), { addons: true })
+  } else if (variant !== 'plain') {
     nat = require(root)
     nat.enable({ addons: true })
     if (variant === 'off') nat.disable()
@@ -92,6 +103,10 @@ async function childMain (workload, variant, count, reps) {
   const cpu = process.cpuUsage(cpu0)
   if (timer) clearInterval(timer)
   const stats = nat ? nat.stats() : null
+  if (rec !== null) {
+    rec.stop({ reason: 'bench' })
+    fs.rmSync(recDir, { recursive: true, force: true })
+  }
   const items = count * reps
   process.stdout.write(JSON.stringify({
     rate: items / (ns / 1e9),
