@@ -286,6 +286,20 @@ napi_value nat__js_subscribe(napi_env env, napi_callback_info info) {
   return ext;
 }
 
+typedef struct {
+  napi_env env;
+  napi_value ab;
+} direct_ctx_t;
+
+/* The core's alloc callback of consume's direct path: the caller's buffer
+ * for exactly `count` records. */
+static nat_record_t* direct_alloc(void* ud, size_t count) {
+  direct_ctx_t* d = ud;
+  void* data = NULL;
+  d->ab = records_buffer(d->env, count * sizeof(nat_record_t), &data);
+  return d->ab == NULL ? NULL : data;
+}
+
 /* consume(handle, max) -> ArrayBuffer of at most max records (0: all) and a
  * lost marker when records were lost since the last one, or null. */
 napi_value nat__js_consume(napi_env env, napi_callback_info info) {
@@ -310,36 +324,39 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
     nat__throw(env, NAT_ECLOSING, "the consumer is closed");
     return NULL;
   }
+  /* The common case, one reader that keeps up: the caller is the only
+   * subscriber, nothing waits in its queue, it has no loss to report and
+   * wants everything. Then the rings drain straight into the caller's
+   * buffer, made in the core's alloc callback once the count is known
+   * (markers included): one copy, no chunk, no pull buffer. At most
+   * `limit` records are taken; the rest stay in the rings for the next
+   * drain (where the rings' own bound counts what cannot wait). Making a
+   * JS value under the core's drain lock is safe: a GC it may start runs
+   * no code of ours (Node defers Node-API finalizers to the loop), and
+   * emitting records takes no lock. */
+  if (hub_list == s && s->next == NULL && s->queued == 0 &&
+      s->unreported == 0 && max == 0) {
+    direct_ctx_t d = {env, NULL};
+    uint64_t cap = s->limit < (uint64_t)SIZE_MAX ? s->limit : SIZE_MAX;
+    int64_t n = nat__drain(direct_alloc, &d, (size_t)cap);
+    if (n < 0) {
+      /* Nothing was taken from the rings. */
+      uv_mutex_unlock(&hub_mutex);
+      nat__throw(env, (int)n, "drain could not allocate its buffer");
+      return NULL;
+    }
+    s->delivered += (uint64_t)n;
+    uv_mutex_unlock(&hub_mutex);
+    if (n == 0) napi_get_null(env, &result);
+    else result = d.ab;
+    return result;
+  }
   size_t pulled = 0;
   int err = hub_drain(&pulled);
   if (err < 0) {
     uv_mutex_unlock(&hub_mutex);
     nat__throw(env, err, "drain could not allocate its buffer");
     return NULL;
-  }
-  /* The common case, one reader that keeps up: the caller is the only
-   * subscriber, nothing waits in its queue, no loss to report, and all of
-   * the pull is wanted and fits its limit. Then the pull goes straight
-   * into the caller's buffer, with no chunk in between. */
-  if (pulled != 0 && hub_list == s && s->next == NULL && s->queued == 0 &&
-      s->unreported == 0 && (max == 0 || pulled <= max) &&
-      pulled <= s->limit) {
-    void* data = NULL;
-    if ((result = records_buffer(env, pulled * sizeof(nat_record_t),
-                                 &data)) == NULL) {
-      /* Not handed on: counted as this consumer's loss, never silent. */
-      s->lost += pulled;
-      s->unreported += pulled;
-      pull_trim();
-      uv_mutex_unlock(&hub_mutex);
-      nat__throw(env, NAT_ENOMEM, "drain could not allocate its buffer");
-      return NULL;
-    }
-    memcpy(data, pull_buf, pulled * sizeof(nat_record_t));
-    s->delivered += pulled;
-    pull_trim();
-    uv_mutex_unlock(&hub_mutex);
-    return result;
   }
   hub_deliver(pulled);
   pull_trim();
