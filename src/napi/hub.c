@@ -325,19 +325,21 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* The common case, one reader that keeps up: the caller is the only
-   * subscriber, nothing waits in its queue, it has no loss to report and
-   * wants everything. Then the rings drain straight into the caller's
-   * buffer, made in the core's alloc callback once the count is known
-   * (markers included): one copy, no chunk, no pull buffer. At most
-   * `limit` records are taken; the rest stay in the rings for the next
-   * drain (where the rings' own bound counts what cannot wait). Making a
-   * JS value under the core's drain lock is safe: a GC it may start runs
-   * no code of ours (Node defers Node-API finalizers to the loop), and
-   * emitting records takes no lock. */
+   * subscriber, nothing waits in its queue and it has no loss to report.
+   * Then the rings drain straight into the caller's buffer, made in the
+   * core's alloc callback once the count is known: one copy, no chunk, no
+   * pull buffer. At most `max` (and at most `limit`) records are taken,
+   * plus the rings' loss markers, as the queued path adds its own; the
+   * rest stay in the rings for the next drain (where the rings' own bound
+   * counts what cannot wait). Making a JS value under the core's drain
+   * lock is safe: a GC it may start runs no code of ours (Node defers
+   * Node-API finalizers to the loop), and emitting records takes no lock. */
   if (hub_list == s && s->next == NULL && s->queued == 0 &&
-      s->unreported == 0 && max == 0) {
+      s->unreported == 0) {
     direct_ctx_t d = {env, NULL};
-    uint64_t cap = s->limit < (uint64_t)SIZE_MAX ? s->limit : SIZE_MAX;
+    uint64_t cap = s->limit;
+    if (max != 0 && max < cap) cap = max;
+    if (cap > (uint64_t)SIZE_MAX) cap = SIZE_MAX;
     int64_t n = nat__drain(direct_alloc, &d, (size_t)cap);
     if (n < 0) {
       /* Nothing was taken from the rings. */
