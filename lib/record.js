@@ -56,6 +56,10 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
     // This process records; the ones it starts do not inherit the preload.
     delete process.env.NAT_RECORD_OUT
     delete process.env.NAT_RECORD_OPTIONS
+    // Its own Workers still hook their addon loaders (below): they copy
+    // process.env when made, so they learn it from a variable naming this
+    // pid, which a process started from here (another pid) ignores.
+    process.env.NAT_RECORD_WORKERS = JSON.stringify({ pid: process.pid, addons: options.addons !== false })
     if (process.env.NODE_OPTIONS) {
       const mine = `--require ${JSON.stringify(__filename)}`
       process.env.NODE_OPTIONS = process.env.NODE_OPTIONS.replace(mine, '').trim()
@@ -119,12 +123,26 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
 // writes what every thread records, but each env has its own addon loader
 // (process.dlopen), so a Worker hooks its own: an addon that a Worker is
 // the first to load is rebound before its init runs, like one the main
-// thread loads.
-if (!isMainThread && process.env.NAT_RECORD_OUT) {
-  let options = {}
+// thread loads. With follow: false the main thread took NAT_RECORD_OUT out of the
+// environment; NAT_RECORD_WORKERS then says that this process records.
+function workerRecording () {
+  if (process.env.NAT_RECORD_OUT) {
+    try {
+      return JSON.parse(process.env.NAT_RECORD_OPTIONS || '{}') || {}
+    } catch {
+      return {}
+    }
+  }
   try {
-    options = JSON.parse(process.env.NAT_RECORD_OPTIONS || '{}')
+    const w = JSON.parse(process.env.NAT_RECORD_WORKERS || 'null')
+    if (w !== null && w.pid === process.pid) return { addons: w.addons }
   } catch {}
+  return null
+}
+
+const workerOptions = isMainThread ? null : workerRecording()
+if (workerOptions !== null) {
+  const options = workerOptions
   if (options.addons !== false) {
     try {
       require('./addons.js').start()

@@ -328,6 +328,10 @@ test('napi-async-trace record traces unmodified addons by default; --no-addons d
       new Worker(\`const p = require(${plain.replace(/"/g, '\\"')}); p.work('job', () => {}, 10, false)\`, { eval: true })\n`)
     assert.equal(frames([]), 4)
     assert.equal(frames(['--no-addons']), 0)
+    // --no-follow takes the variables out of the environment the Worker
+    // copies; the Worker still hooks (and still honours --no-addons).
+    assert.equal(frames(['--no-follow']), 4)
+    assert.equal(frames(['--no-follow', '--no-addons']), 0)
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
