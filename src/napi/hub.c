@@ -219,6 +219,13 @@ static napi_value records_buffer(napi_env env, size_t bytes, void** data) {
       return ab;
     }
   }
+  /* Node refused the Buffer (a size past its Buffer limit, say) and may
+   * have left an exception for it: cleared, so the plain ArrayBuffer is
+   * still tried; its own failure stays pending for the caller. */
+  bool pending = false;
+  napi_value exc;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    napi_get_and_clear_last_exception(env, &exc);
   if (napi_create_arraybuffer(env, bytes, data, &ab) != napi_ok) return NULL;
   return ab;
 }
