@@ -114,6 +114,8 @@ void nat_emitter_join(nat_emitter_t* e) {
   ck_assert_int_eq(uv_thread_join(&e->thread), 0);
 }
 
+int nat_check_serialized(void) { return RUNNING_ON_VALGRIND ? 1 : 0; }
+
 size_t nat_check_scaled(size_t n, size_t floor) {
   size_t div = 1;
   if (NAT_CHECK_TSAN) div = 2;

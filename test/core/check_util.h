@@ -117,6 +117,10 @@ void nat_emitter_join(nat_emitter_t* e);
  */
 size_t nat_check_scaled(size_t n, size_t floor);
 
+/* 1 when threads run one at a time (valgrind): a thread that spins then
+ * holds the only CPU for a whole time slice, so spinning tests yield. */
+int nat_check_serialized(void);
+
 /* The suites, one per core module (and one for the shared definitions). */
 Suite* nat_defs_suite(void);
 Suite* nat_clock_suite(void);
