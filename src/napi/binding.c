@@ -159,20 +159,6 @@ static napi_value js_enabled(napi_env env, napi_callback_info info) {
 
 /* ---- drain and stats ---------------------------------------------------- */
 
-typedef struct {
-  napi_env env;
-  napi_value buffer;
-} drain_ctx_t;
-
-static nat_record_t* drain_alloc(void* ud, size_t count) {
-  drain_ctx_t* c = ud;
-  void* data = NULL;
-  if (napi_create_arraybuffer(c->env, count * sizeof(nat_record_t), &data,
-                              &c->buffer) != napi_ok)
-    return NULL;
-  return data;
-}
-
 /* drain(max) -> ArrayBuffer of records, or null when there is nothing.
  * The raw, destructive drain of the rings: what it takes no consumer
  * (hub.c) sees. lib/ uses consumers; this stays for the core's tests. */
@@ -187,8 +173,8 @@ static napi_value js_drain(napi_env env, napi_callback_info info) {
     nat__throw(env, NAT_EINVAL, "max must be a non-negative integer");
     return NULL;
   }
-  drain_ctx_t c = {env, NULL};
-  int64_t n = nat__drain(drain_alloc, &c, max);
+  nat__records_ctx_t c = {env, NULL};
+  int64_t n = nat__drain(nat__records_alloc, &c, max);
   if (n < 0) {
     nat__throw(env, (int)n, "drain could not allocate its buffer");
     return NULL;

@@ -93,49 +93,33 @@ static void sub_unlink(nat__sub_t* s) {
   sub_free_queue(s);
 }
 
-/* The pull buffer: what the rings hold is drained into it, then copied to
- * the subscribers (or, in consume's fast path, straight into the caller's
- * ArrayBuffer). It is kept between pulls, so a steady stream of drains
- * writes into memory that is already mapped instead of a fresh allocation
- * the kernel must fault in page by page; one larger than PULL_KEEP records
- * is freed after use. hub_mutex guards it. */
-#define PULL_KEEP ((size_t)1 << 17) /* 6 MiB of records */
-static nat_record_t* pull_buf;
-static size_t pull_cap;
+typedef struct {
+  nat__chunk_t* chunk;
+} pull_ctx_t;
 
 /* The core's alloc callback: runs under the core's drain lock; only
- * allocates (hub_mutex is held by our caller). */
+ * allocates. */
 static nat_record_t* pull_alloc(void* ud, size_t count) {
-  (void)ud;
-  if (count > pull_cap) {
-    free(pull_buf);
-    size_t cap = pull_cap ? pull_cap : 1024;
-    while (cap < count) cap *= 2;
-    pull_buf = malloc(cap * sizeof(nat_record_t));
-    pull_cap = pull_buf == NULL ? 0 : cap;
-  }
-  return pull_buf;
+  pull_ctx_t* p = ud;
+  p->chunk = chunk_new(count);
+  return p->chunk == NULL ? NULL : p->chunk->recs;
 }
 
-/* Lets go of a pull buffer grown past what is worth keeping. */
-static void pull_trim(void) {
-  if (pull_cap > PULL_KEEP) {
-    free(pull_buf);
-    pull_buf = NULL;
-    pull_cap = 0;
-  }
-}
-
-/* Appends a copy of recs[0..n) to s, as many as fit its limit, and counts
- * the rest as lost. hub_mutex held. */
-static void sub_append(nat__sub_t* s, const nat_record_t* recs, size_t n) {
+/* Appends the first records of src (n of them) to s, as many as fit, and
+ * counts the rest. With `give`, src itself is handed over instead of copied
+ * when all of it fits, and *src is then NULLed. hub_mutex held. */
+static void sub_append(nat__sub_t* s, nat__chunk_t** src, size_t n,
+                       int give) {
   uint64_t room = s->queued < s->limit ? s->limit - s->queued : 0;
   size_t k = n <= room ? n : (size_t)room;
   nat__chunk_t* c = NULL;
-  if (k > 0) {
+  if (k == n && give) {
+    c = *src;
+    *src = NULL;
+  } else if (k > 0) {
     c = chunk_new(k);
     if (c == NULL) k = 0; /* out of memory: counted as lost below */
-    else memcpy(c->recs, recs, k * sizeof(nat_record_t));
+    else memcpy(c->recs, (*src)->recs, k * sizeof(nat_record_t));
   }
   if (c != NULL) {
     if (s->tail != NULL) s->tail->next = c;
@@ -180,21 +164,24 @@ static void order_by_time(nat_record_t* recs, size_t n) {
   free(tmp);
 }
 
-/* Drains the rings into the pull buffer: *n records there, or a negative
- * NAT_E* code (nothing was consumed). hub_mutex held. */
-static int hub_drain(size_t* n) {
-  int64_t r = nat__drain(pull_alloc, NULL, 0);
-  if (r < 0) return (int)r;
-  *n = (size_t)r;
-  return 0;
-}
-
-/* Copies n pulled records into every open subscriber's queue. hub_mutex
- * held. */
-static void hub_deliver(size_t n) {
-  if (n == 0) return;
+/* Moves what the rings hold into every open subscriber's queue. Returns 0
+ * or a negative NAT_E* code (nothing was consumed). hub_mutex held. */
+static int hub_pull(void) {
+  pull_ctx_t p = {NULL};
+  int64_t n = nat__drain(pull_alloc, &p, 0);
+  if (n < 0) return (int)n;
+  if (n == 0) return 0;
+  /* The last subscriber gets the drained chunk itself when it all fits;
+   * the others get copies. Records are copied before that hand-over, so
+   * the order of the list does not matter. */
+  nat__chunk_t* own = p.chunk;
+  nat__sub_t* last = NULL;
+  for (nat__sub_t* s = hub_list; s != NULL; s = s->next) last = s;
   for (nat__sub_t* s = hub_list; s != NULL; s = s->next)
-    sub_append(s, pull_buf, n);
+    if (s != last) sub_append(s, &own, (size_t)n, 0);
+  if (last != NULL) sub_append(last, &own, (size_t)n, 1);
+  free(own); /* NULL when handed over */
+  return 0;
 }
 
 /* An ArrayBuffer of `bytes` for records about to be written over whole.
@@ -202,7 +189,7 @@ static void hub_deliver(size_t n) {
  * first, unlike napi_create_arraybuffer's) when that Buffer owns its
  * whole ArrayBuffer, which is then an ordinary, transferable one; else a
  * plain ArrayBuffer. NULL on failure. JS thread. */
-static napi_value records_buffer(napi_env env, size_t bytes, void** data) {
+napi_value nat__records_buffer(napi_env env, size_t bytes, void** data) {
   napi_value buf, ab;
   napi_typedarray_type type;
   size_t len = 0, off = 0;
@@ -293,18 +280,11 @@ napi_value nat__js_subscribe(napi_env env, napi_callback_info info) {
   return ext;
 }
 
-typedef struct {
-  napi_env env;
-  napi_value ab;
-} direct_ctx_t;
-
-/* The core's alloc callback of consume's direct path: the caller's buffer
- * for exactly `count` records. */
-static nat_record_t* direct_alloc(void* ud, size_t count) {
-  direct_ctx_t* d = ud;
+nat_record_t* nat__records_alloc(void* ud, size_t count) {
+  nat__records_ctx_t* d = ud;
   void* data = NULL;
-  d->ab = records_buffer(d->env, count * sizeof(nat_record_t), &data);
-  return d->ab == NULL ? NULL : data;
+  d->buffer = nat__records_buffer(d->env, count * sizeof(nat_record_t), &data);
+  return d->buffer == NULL ? NULL : data;
 }
 
 /* consume(handle, max) -> ArrayBuffer of at most max records (0: all) and a
@@ -334,20 +314,20 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
   /* The common case, one reader that keeps up: the caller is the only
    * subscriber, nothing waits in its queue and it has no loss to report.
    * Then the rings drain straight into the caller's buffer, made in the
-   * core's alloc callback once the count is known: one copy, no chunk, no
-   * pull buffer. At most `max` (and at most `limit`) records are taken,
-   * plus the rings' loss markers, as the queued path adds its own; the
-   * rest stay in the rings for the next drain (where the rings' own bound
-   * counts what cannot wait). Making a JS value under the core's drain
+   * core's alloc callback once the count is known: one copy, no chunk. At
+   * most `max` (and at most `limit`) records are taken, plus the rings'
+   * loss markers, as the queued path adds its own; the rest stay in the
+   * rings for the next drain (where the rings' own bound counts what
+   * cannot wait). Making a JS value under the core's drain
    * lock is safe: a GC it may start runs no code of ours (Node defers
    * Node-API finalizers to the loop), and emitting records takes no lock. */
   if (hub_list == s && s->next == NULL && s->queued == 0 &&
       s->unreported == 0) {
-    direct_ctx_t d = {env, NULL};
+    nat__records_ctx_t d = {env, NULL};
     uint64_t cap = s->limit;
     if (max != 0 && max < cap) cap = max;
     if (cap > (uint64_t)SIZE_MAX) cap = SIZE_MAX;
-    int64_t n = nat__drain(direct_alloc, &d, (size_t)cap);
+    int64_t n = nat__drain(nat__records_alloc, &d, (size_t)cap);
     if (n < 0) {
       /* Nothing was taken from the rings. */
       uv_mutex_unlock(&hub_mutex);
@@ -357,18 +337,15 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
     s->delivered += (uint64_t)n;
     uv_mutex_unlock(&hub_mutex);
     if (n == 0) napi_get_null(env, &result);
-    else result = d.ab;
+    else result = d.buffer;
     return result;
   }
-  size_t pulled = 0;
-  int err = hub_drain(&pulled);
+  int err = hub_pull();
   if (err < 0) {
     uv_mutex_unlock(&hub_mutex);
     nat__throw(env, err, "drain could not allocate its buffer");
     return NULL;
   }
-  hub_deliver(pulled);
-  pull_trim();
   uint64_t take = s->queued;
   if (max != 0 && take > max) take = max;
   size_t marker = s->unreported > 0 ? 1 : 0;
@@ -378,7 +355,7 @@ napi_value nat__js_consume(napi_env env, napi_callback_info info) {
     return result;
   }
   void* data = NULL;
-  if ((result = records_buffer(
+  if ((result = nat__records_buffer(
            env, (size_t)(take + marker) * sizeof(nat_record_t), &data)) ==
       NULL) {
     uv_mutex_unlock(&hub_mutex);

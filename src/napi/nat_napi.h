@@ -261,6 +261,18 @@ int nat__get_args(napi_env env, napi_callback_info info, size_t n,
 /* Consumers (hub.c): one subscription per reader of the event stream. All
  * are called on some env's JS thread. */
 napi_value nat__js_subscribe(napi_env env, napi_callback_info info);
+/* Buffers of whole records for JS (hub.c). nat__records_buffer: an
+ * ArrayBuffer of `bytes` whose memory (in *data) the caller writes over
+ * whole, not zero-filled first; NULL on failure. nat__records_alloc: a
+ * nat__drain alloc callback making one for exactly the drained count into
+ * the nat__records_ctx_t it is given. JS thread. */
+typedef struct {
+  napi_env env;
+  napi_value buffer; /* set by nat__records_alloc */
+} nat__records_ctx_t;
+napi_value nat__records_buffer(napi_env env, size_t bytes, void** data);
+nat_record_t* nat__records_alloc(void* ud, size_t count);
+
 napi_value nat__js_consume(napi_env env, napi_callback_info info);
 napi_value nat__js_count_lost(napi_env env, napi_callback_info info);
 napi_value nat__js_unsubscribe(napi_env env, napi_callback_info info);
