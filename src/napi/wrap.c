@@ -345,65 +345,41 @@ uint32_t nat__wrap_site(const void* caller, napi_env env, napi_value name,
   return (uint32_t)site;
 }
 
-/* The async_hooks type of site's contexts: the site name as a JS string.
- * The name's bytes are kept per JS thread for the last few sites (copying
- * it out of the site table takes the site mutex), and an ASCII name is
- * made with napi_create_string_latin1, which skips the UTF-8 decoder.
- * (Strings cannot be referenced before Node-API 10, and keeping them in a
- * JS array cost more per lookup, 615 instructions, than making one, 330.)
- * NULL when it could not be made. JS thread, inside a handle scope. */
+/* The async_hooks type of site's contexts: the site name. The name's
+ * bytes are kept per JS thread for the last few sites (copying it out of
+ * the site table takes the site mutex); nat__async_open_owned makes the
+ * JS string (Latin-1 when ASCII). (Strings cannot be referenced before
+ * Node-API 10, and keeping them in a JS array cost more per lookup, 615
+ * instructions, than making one, 330.) JS thread. */
 #define WTYPE_CACHE 4u
 
 typedef struct {
   uint32_t site;
   uint32_t len;
-  int ascii;
   char name[NAT_SITE_NAME_MAX + 1];
 } wtype_entry_t;
 
 static _Thread_local wtype_entry_t tls_types[WTYPE_CACHE];
 static _Thread_local uint32_t tls_types_next;
 
-static napi_value wrap_type_name(napi_env env, uint32_t site) {
-  const wtype_entry_t* c = NULL;
-  for (uint32_t i = 0; i < WTYPE_CACHE && c == NULL; i++)
-    if (site != 0 && tls_types[i].site == site) c = &tls_types[i];
-  if (c == NULL) {
-    wtype_entry_t* n = &tls_types[tls_types_next++ % WTYPE_CACHE];
-    int len = site != 0 ? nat__site_name(site, n->name, sizeof(n->name)) : 0;
-    if (len <= 0) {
-      len = (int)sizeof("napi-async-trace:work") - 1;
-      memcpy(n->name, "napi-async-trace:work", (size_t)len + 1);
-      site = 0; /* never matches: the fallback is not cached */
-    }
-    n->site = site;
-    n->len = (uint32_t)len;
-    n->ascii = 1;
-    for (int i = 0; i < len; i++)
-      if ((unsigned char)n->name[i] >= 0x80) n->ascii = 0;
-    c = n;
+static const wtype_entry_t* wrap_type_name(uint32_t site) {
+  for (uint32_t i = 0; i < WTYPE_CACHE; i++)
+    if (site != 0 && tls_types[i].site == site) return &tls_types[i];
+  wtype_entry_t* n = &tls_types[tls_types_next++ % WTYPE_CACHE];
+  int len = site != 0 ? nat__site_name(site, n->name, sizeof(n->name)) : 0;
+  if (len <= 0) {
+    len = (int)sizeof("napi-async-trace:work") - 1;
+    memcpy(n->name, "napi-async-trace:work", (size_t)len + 1);
+    site = 0; /* never matches: the fallback is not cached */
   }
-  napi_value type;
-  napi_status st =
-      c->ascii ? napi_create_string_latin1(env, c->name, c->len, &type)
-               : napi_create_string_utf8(env, c->name, c->len, &type);
-  return st == napi_ok ? type : NULL;
+  n->site = site;
+  n->len = (uint32_t)len;
+  return n;
 }
 
 int nat__wrap_async_open(nat__wenv_t* w, uint32_t site, nat__async_t* a) {
-  napi_env env = w->env;
-  a->ctx = NULL;
-  a->resource = NULL;
-  napi_handle_scope hs;
-  if (napi_open_handle_scope(env, &hs) != napi_ok) return NAT_ENAPI;
-  napi_value type = wrap_type_name(env, site);
-  int ok = type != NULL && napi_async_init(env, NULL, type, &a->ctx) == napi_ok;
-  napi_close_handle_scope(env, hs);
-  if (!ok) {
-    a->ctx = NULL;
-    return NAT_ENAPI;
-  }
-  return 0;
+  const wtype_entry_t* t = wrap_type_name(site);
+  return nat__async_open_owned(w->env, t->name, t->len, a);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
