@@ -191,7 +191,6 @@ void nat__clock_sync(void) {
   run_rate = (double)(now.ns - start.ns) / (double)(now.tick - start.tick);
 }
 
-
 /* Finds the segment holding `stamp` (at or after the oldest anchor, and
  * with a rate known) and caches it. */
 static void seg_find(uint64_t stamp) {

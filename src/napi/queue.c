@@ -62,7 +62,6 @@
  * waiting), so it has no ABA problem. No allocation per item once the
  * pool covers the tasks in flight.
  */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,16 +203,6 @@ static nat_task_t* task_alloc(nat_queue_t* q) {
   return t;
 }
 
-/* Back to the pool: the chain first..last (linked through node.next). Any
- * thread. */
-static void task_pool_put_chain(nat_queue_t* q, nat_task_t* first,
-                                nat_task_t* last) {
-  nat__pool_give(&q->pool, &first->node, &last->node);
-}
-
-static void task_pool_put(nat_queue_t* q, nat_task_t* t) {
-  task_pool_put_chain(q, t, t);
-}
 
 /* Pooled tasks a dispatch loop is done with, given back in one CAS. JS
  * thread (a local of the loop). */
@@ -223,7 +212,8 @@ typedef struct {
 } freed_t;
 
 static void freed_flush(nat_queue_t* q, freed_t* f) {
-  if (f->first != NULL) task_pool_put_chain(q, f->first, f->last);
+  if (f->first != NULL)
+    nat__pool_give(&q->pool, &f->first->node, &f->last->node);
   f->first = f->last = NULL;
 }
 
@@ -233,7 +223,7 @@ static void freed_flush(nat_queue_t* q, freed_t* f) {
 static void task_end(nat_task_t* t) {
   nat_queue_t* q = t->q;
   nat__async_close_from(q->anchor, q->env, &t->async);
-  if (t->pooled) task_pool_put(q, t);
+  if (t->pooled) nat__pool_give(&q->pool, &t->node, &t->node);
   queue_unref_mem(q, 1);
 }
 
