@@ -44,14 +44,20 @@ function claim (out) {
   return path.join(dir, `${process.pid}.nat`)
 }
 
+// The CLI's options (NAT_RECORD_OPTIONS); the defaults when unreadable
+// (said once, by the main thread).
+function recordOptions (quiet) {
+  try {
+    return JSON.parse(process.env.NAT_RECORD_OPTIONS || '{}') || {}
+  } catch {
+    if (!quiet) say('NAT_RECORD_OPTIONS is not JSON; recording with defaults')
+    return {}
+  }
+}
+
 if (isMainThread && process.env.NAT_RECORD_OUT) {
   const out = process.env.NAT_RECORD_OUT
-  let options = {}
-  try {
-    options = JSON.parse(process.env.NAT_RECORD_OPTIONS || '{}')
-  } catch {
-    say('NAT_RECORD_OPTIONS is not JSON; recording with defaults')
-  }
+  const options = recordOptions(false)
   if (options.follow === false) {
     // This process records; the ones it starts do not inherit the preload.
     delete process.env.NAT_RECORD_OUT
@@ -126,13 +132,7 @@ if (isMainThread && process.env.NAT_RECORD_OUT) {
 // thread loads. With follow: false the main thread took NAT_RECORD_OUT out of the
 // environment; NAT_RECORD_WORKERS then says that this process records.
 function workerRecording () {
-  if (process.env.NAT_RECORD_OUT) {
-    try {
-      return JSON.parse(process.env.NAT_RECORD_OPTIONS || '{}') || {}
-    } catch {
-      return {}
-    }
-  }
+  if (process.env.NAT_RECORD_OUT) return recordOptions(true)
   try {
     const w = JSON.parse(process.env.NAT_RECORD_WORKERS || 'null')
     if (w !== null && w.pid === process.pid) return { addons: w.addons }
@@ -142,8 +142,7 @@ function workerRecording () {
 
 const workerOptions = isMainThread ? null : workerRecording()
 if (workerOptions !== null) {
-  const options = workerOptions
-  if (options.addons !== false) {
+  if (workerOptions.addons !== false) {
     try {
       require('./addons.js').start()
     } catch (err) {
